@@ -1,0 +1,194 @@
+"""Content-addressed archive of HTTP responses, and replay from it.
+
+Layout of an archive directory (the same for what live mode writes and what replay reads)::
+
+    requests/<request_key>.json   one per request: url, params, status, headers, fetched_at, sha256
+    bodies/<sha[:2]>/<sha256>     the exact response bytes, stored once however often they recur
+
+Bodies live in files rather than in DuckDB so that the archive *is* the replay source (a user can
+copy or ship a directory), bodies are stored once across runs, and the analyst database stays
+small. Their metadata is loaded into ``raw.http_archive`` so every downstream row can be traced
+to the bytes it came from by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from hotline_eval.encoding import decode_body
+from hotline_eval.errors import ReplayMissError, SourceFormatError
+
+# Response headers worth keeping: what tells us the format, the version and the freshness.
+KEPT_HEADERS = (
+    "content-type",
+    "content-length",
+    "last-modified",
+    "etag",
+    "date",
+    "x-soda2-fields",
+    "x-soda2-types",
+    "x-soda2-truth-last-modified",
+)
+
+
+def canonical_url(url: str, params: dict[str, Any] | None = None) -> str:
+    """URL with the query merged from ``params`` and sorted, so equal requests get equal keys."""
+    parts = urlsplit(url)
+    query: list[tuple[str, str]] = []
+    if parts.query:
+        for pair in parts.query.split("&"):
+            name, _, value = pair.partition("=")
+            query.append((name, value))
+    encoded = urlencode(sorted((str(k), str(v)) for k, v in (params or {}).items()))
+    existing = "&".join(f"{k}={v}" for k, v in sorted(query))
+    full_query = "&".join(q for q in (existing, encoded) if q)
+    netloc = (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", full_query, ""))
+
+
+def request_key(method: str, url: str, params: dict[str, Any] | None = None) -> str:
+    """Stable key of a request: sha256 of 'METHOD canonical-url'. Secrets never enter it."""
+    return hashlib.sha256(f"{method.upper()} {canonical_url(url, params)}".encode()).hexdigest()
+
+
+def sha256_bytes(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class ArchivedResponse:
+    """A response as archived: its request, status, kept headers, bytes and where they came from."""
+
+    request_key: str
+    method: str
+    url: str  # canonical URL with query, no secrets
+    status: int
+    headers: dict[str, str]
+    fetched_at: str  # ISO 8601, UTC
+    sha256: str
+    body: bytes = field(repr=False)
+    is_synthetic: bool = False
+    note: str = ""
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    def text(self) -> str:
+        return decode_body(self.body, self.content_type)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text())
+        except json.JSONDecodeError as exc:
+            raise SourceFormatError(f"{self.url}: response is not JSON ({exc.msg} at {exc.pos})") from None
+
+    def metadata(self) -> dict[str, Any]:
+        meta = asdict(self)
+        del meta["body"]
+        meta["size_bytes"] = len(self.body)
+        return meta
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Archive:
+    """One archive directory: store responses (live mode) and look them up (replay mode)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def body_path(self, sha256: str) -> Path:
+        return self.root / "bodies" / sha256[:2] / sha256
+
+    def entry_path(self, key: str) -> Path:
+        return self.root / "requests" / f"{key}.json"
+
+    def store(self, response: ArchivedResponse) -> None:
+        body_path = self.body_path(response.sha256)
+        if not body_path.exists():
+            _atomic_write(body_path, response.body)
+        entry = json.dumps(response.metadata(), indent=1, sort_keys=True, ensure_ascii=False)
+        _atomic_write(self.entry_path(response.request_key), entry.encode())
+
+    def load(self, method: str, url: str, params: dict[str, Any] | None = None) -> ArchivedResponse:
+        key = request_key(method, url, params)
+        path = self.entry_path(key)
+        if not path.exists():
+            raise ReplayMissError(
+                f"replay: no archived response for {method.upper()} {canonical_url(url, params)} "
+                f"(request key {key[:12]}…) in {self.root}"
+            )
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        body_path = self.body_path(meta["sha256"])
+        try:
+            body = body_path.read_bytes()
+        except FileNotFoundError:
+            raise ReplayMissError(f"replay: archive entry {path.name} names body {meta['sha256']} "
+                                  f"but {body_path} is missing") from None
+        if sha256_bytes(body) != meta["sha256"]:
+            raise ReplayMissError(f"replay: body {body_path} does not match its sha256; the archive is corrupt")
+        return ArchivedResponse(
+            request_key=key,
+            method=meta["method"],
+            url=meta["url"],
+            status=int(meta["status"]),
+            headers=dict(meta.get("headers") or {}),
+            fetched_at=meta["fetched_at"],
+            sha256=meta["sha256"],
+            body=body,
+            is_synthetic=bool(meta.get("is_synthetic", False)),
+            note=meta.get("note", ""),
+        )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Metadata of every archived request, for loading into raw.http_archive."""
+        folder = self.root / "requests"
+        if not folder.exists():
+            return []
+        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def make_response(
+    method: str,
+    url: str,
+    params: dict[str, Any] | None,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    is_synthetic: bool = False,
+    note: str = "",
+    fetched_at: datetime | None = None,
+) -> ArchivedResponse:
+    kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    return ArchivedResponse(
+        request_key=request_key(method, url, params),
+        method=method.upper(),
+        url=canonical_url(url, params),
+        status=status,
+        headers=kept,
+        fetched_at=(fetched_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        sha256=sha256_bytes(body),
+        body=body,
+        is_synthetic=is_synthetic,
+        note=note,
+    )

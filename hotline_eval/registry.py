@@ -1,0 +1,204 @@
+"""The city registry: the evaluated cities, their hotlines, pages and data sources.
+
+The registry is data (``config/cities.yaml``), validated at load. A bad file fails with one
+message naming the file, the city and the field, never with a traceback from deep inside a run.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hotline_eval.errors import ConfigError
+from hotline_eval.settings import PROJECT_ROOT
+
+DEFAULT_CITIES_FILE = PROJECT_ROOT / "config" / "cities.yaml"
+
+SLUG = r"^[a-z][a-z0-9_]*$"
+
+SourceKind = Literal["socrata", "ckan", "opendatasoft", "open311", "aggregate_table"]
+PortalKind = Literal["home", "contact", "channels", "languages", "faq", "app", "services", "open_data", "about", "other"]
+DataLevel = Literal["request_level", "aggregate", "not_public"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+class Population(_Strict):
+    value: int = Field(gt=0)
+    year: int = Field(ge=1990, le=2100)
+    source: str = Field(min_length=3)
+    url: str
+
+    _url = field_validator("url")(_check_url)
+
+
+class Hotline(_Strict):
+    brand: str = Field(min_length=1)
+    numbers: list[str] = Field(min_length=1)
+
+
+class Portal(_Strict):
+    kind: PortalKind
+    url: str
+    language: str = Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+
+    _url = field_validator("url")(_check_url)
+
+
+class DataAvailability(_Strict):
+    level: DataLevel
+    evidence_url: str
+    note: str = Field(min_length=3)
+
+    _url = field_validator("evidence_url")(_check_url)
+
+
+class Source(_Strict):
+    """One data source. Fields not used by a kind stay unset; the kind's connector checks its own."""
+
+    id: str = Field(pattern=SLUG)
+    kind: SourceKind
+    base_url: str
+    docs_url: str
+    licence: str = Field(min_length=2)
+    dataset: str | None = None
+    resource: str | None = None
+    # staging column -> the source's own field name
+    fields: dict[str, str] = Field(default_factory=dict)
+    # field used for incremental pulls (Socrata ``:updated_at`` system field by default)
+    updated_field: str | None = None
+    app_token_env: str | None = None
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    coverage_note: str | None = None
+    since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+
+    _urls = field_validator("base_url", "docs_url")(_check_url)
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> Source:
+        if self.kind == "socrata":
+            missing = [f for f in ("request_id", "created_at") if f not in self.fields]
+            if not self.dataset:
+                raise ValueError("a socrata source needs 'dataset' (the 4x4 id, e.g. erm2-nwe9)")
+            if missing:
+                raise ValueError(f"a socrata source needs fields for {missing}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+
+class City(_Strict):
+    id: str = Field(pattern=SLUG)
+    name_en: str
+    name_local: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    region: Literal["East Asia", "Southeast Asia", "South Asia", "Europe", "North America", "Latin America",
+                    "Middle East", "Africa", "Oceania"]
+    timezone: str
+    population: Population
+    hotline: Hotline
+    in_2024_report: bool
+    selection_reason: str = Field(min_length=3)
+    portals: list[Portal] = Field(min_length=1)
+    data_availability: DataAvailability
+    sources: list[Source] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Every host this city's configuration names: the HTTP allow-list for its fetches."""
+        urls = [p.url for p in self.portals] + [s.base_url for s in self.sources]
+        return frozenset(urlsplit(u).hostname or "" for u in urls)
+
+
+class Registry(_Strict):
+    version: int
+    cities: list[City] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Registry:
+        for what, ids in (("city", [c.id for c in self.cities]),
+                          ("source", [s.id for c in self.cities for s in c.sources])):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {what} ids: {dupes}")
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, City]:
+        return {c.id: c for c in self.cities}
+
+    def city(self, city_id: str) -> City:
+        try:
+            return self.by_id[city_id]
+        except KeyError:
+            raise ConfigError(f"unknown city id {city_id!r}; known: {sorted(self.by_id)}") from None
+
+    def sources(self, kind: str | None = None) -> list[tuple[City, Source]]:
+        return [(c, s) for c in self.cities for s in c.sources if kind is None or s.kind == kind]
+
+    def source(self, source_id: str) -> tuple[City, Source]:
+        for city, source in self.sources():
+            if source.id == source_id:
+                return city, source
+        raise ConfigError(f"unknown source id {source_id!r}")
+
+
+def _describe(loc: tuple[int | str, ...], raw: dict) -> str:
+    """Turn a pydantic error location into 'city <id>, field <path>' using the raw document."""
+    if len(loc) >= 2 and loc[0] == "cities" and isinstance(loc[1], int):
+        cities = raw.get("cities") or []
+        city = cities[loc[1]] if loc[1] < len(cities) and isinstance(cities[loc[1]], dict) else {}
+        city_name = city.get("id", f"#{loc[1] + 1}")
+        rest = loc[2:]
+        if len(rest) >= 2 and rest[0] == "sources" and isinstance(rest[1], int):
+            sources = city.get("sources") or []
+            src = sources[rest[1]] if rest[1] < len(sources) and isinstance(sources[rest[1]], dict) else {}
+            rest = ("sources", src.get("id", f"#{rest[1] + 1}"), *rest[2:])
+        field = ".".join(str(p) for p in rest) or "(the city entry)"
+        return f"city {city_name!r}, field {field!r}"
+    return f"field {'.'.join(str(p) for p in loc) or '(top level)'!r}"
+
+
+def load_registry(path: Path | str = DEFAULT_CITIES_FILE) -> Registry:
+    """Load and validate the registry; raise ConfigError naming file, city and field on any problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: city registry not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'version' and 'cities'")
+    try:
+        return Registry.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_describe(tuple(e['loc']), raw)}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path}: invalid city registry:\n  " + "\n  ".join(problems)) from None
+

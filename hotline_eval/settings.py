@@ -1,0 +1,43 @@
+"""Paths and modes, read from the environment once, with documented defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hotline_eval.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Mode = Literal["live", "replay"]
+
+ENV_DUCKDB = "HOTLINE_EVAL_DUCKDB"
+ENV_WORK_DUCKDB = "HOTLINE_EVAL_WORK_DUCKDB"
+ENV_MODE = "HOTLINE_EVAL_MODE"
+ENV_ARCHIVE = "HOTLINE_EVAL_ARCHIVE_DIR"
+ENV_REPLAY = "HOTLINE_EVAL_REPLAY_DIR"
+
+DEMO_ARCHIVE = PROJECT_ROOT / "snapshots" / "demo"
+
+
+@dataclass(frozen=True)
+class Settings:
+    analyst_db: Path  # the published file analysts open
+    work_db: Path  # where assets write; published into analyst_db atomically
+    mode: Mode
+    archive_dir: Path  # live mode stores fetched bodies here
+    replay_dir: Path  # replay mode serves responses from here
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    analyst = Path(env.get(ENV_DUCKDB) or PROJECT_ROOT / "data" / "hotline_eval.duckdb")
+    work = Path(env.get(ENV_WORK_DUCKDB) or analyst.with_name(analyst.stem + ".work.duckdb"))
+    mode = env.get(ENV_MODE, "live")
+    if mode not in ("live", "replay"):
+        raise ConfigError(f"{ENV_MODE} must be 'live' or 'replay', not {mode!r}")
+    archive = Path(env.get(ENV_ARCHIVE) or PROJECT_ROOT / "data" / "archive")
+    replay = Path(env.get(ENV_REPLAY) or DEMO_ARCHIVE)
+    return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay)

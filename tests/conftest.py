@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from hotline_eval.archive import Archive
+from hotline_eval.http import HttpClient, HttpPolicy
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real_samples"
+
+
+@pytest.fixture
+def server(httpserver: HTTPServer) -> HTTPServer:
+    """A loopback server that allows every path in robots.txt (as most open-data hosts do)."""
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    return httpserver
+
+
+def make_client(tmp_path: Path, **policy_overrides) -> HttpClient:
+    """A live client allowed to reach the loopback test server, explicitly, and nothing else."""
+    settings = dict(
+        allowed_hosts=frozenset({"localhost"}),
+        private_hosts=frozenset({"localhost"}),
+        min_interval_s=0.0,
+        backoff_factor=0.01,
+        max_attempts=3,
+        connect_timeout_s=2.0,
+        read_timeout_s=2.0,
+    )
+    settings.update(policy_overrides)
+    return HttpClient(HttpPolicy(**settings), mode="live", archive=Archive(tmp_path / "archive"))
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> HttpClient:
+    return make_client(tmp_path)
