@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import polars as pl
+
 from hotline_eval.encoding import decode_body
 from hotline_eval.errors import ReplayMissError, SourceFormatError
 
@@ -192,3 +194,32 @@ def make_response(
         is_synthetic=is_synthetic,
         note=note,
     )
+
+
+def archive_rows(responses: list[ArchivedResponse], *, source_id: str, archive_dir: str,
+                  partition_key: str | None) -> pl.DataFrame:
+    """raw.http_archive rows for the responses a step used."""
+    return pl.DataFrame(
+        {
+            "request_key": [r.request_key for r in responses],
+            "source_id": [source_id] * len(responses),
+            "method": [r.method for r in responses],
+            "url": [r.url for r in responses],
+            "status": [r.status for r in responses],
+            "content_type": [r.content_type for r in responses],
+            "headers": [json.dumps(r.headers, sort_keys=True) for r in responses],
+            "fetched_at": [r.fetched_at for r in responses],
+            "sha256": [r.sha256 for r in responses],
+            "size_bytes": [len(r.body) for r in responses],
+            "is_synthetic": [r.is_synthetic for r in responses],
+            "archive_dir": [archive_dir] * len(responses),
+            "note": [r.note for r in responses],
+            "partition_key": [partition_key] * len(responses),
+        },
+        schema={
+            "request_key": pl.String, "source_id": pl.String, "method": pl.String, "url": pl.String,
+            "status": pl.Int32, "content_type": pl.String, "headers": pl.String, "fetched_at": pl.String,
+            "sha256": pl.String, "size_bytes": pl.Int64, "is_synthetic": pl.Boolean, "archive_dir": pl.String,
+            "note": pl.String, "partition_key": pl.String,
+        },
+    ).with_columns(pl.col("fetched_at").str.to_datetime(time_zone="UTC"))

@@ -1,0 +1,11 @@
+"""Configuration loaded once when the code location loads; a bad file fails the load with a clear message."""
+
+from __future__ import annotations
+
+from hotline_eval.evaluation import load_evaluation
+from hotline_eval.registry import load_registry
+from hotline_eval.settings import load_settings
+
+SETTINGS = load_settings()
+REGISTRY = load_registry()
+EVALUATION = load_evaluation()

@@ -1,0 +1,110 @@
+"""The indicator framework (config/indicators.yaml): primary -> secondary -> tertiary indicators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hotline_eval.errors import ConfigError
+from hotline_eval.settings import PROJECT_ROOT
+
+DEFAULT_FRAMEWORK_FILE = PROJECT_ROOT / "config" / "indicators.yaml"
+PRIMARY_IDS = ("process", "collaborative", "smart", "responsive")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tertiary(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    definition: str
+    unit: str
+    direction: Literal["higher_is_better", "lower_is_better"]
+    source_tables: list[str] = Field(min_length=1)
+    computation: str
+    weight: float = Field(gt=0)
+    evidence: Literal["feeds", "pages", "curated"]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher_is_better"
+
+
+class Secondary(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    weight: float = Field(gt=0)
+    tertiary: list[Tertiary] = Field(min_length=1)
+
+
+class Primary(_Strict):
+    id: Literal["process", "collaborative", "smart", "responsive"]
+    name: str
+    weight: float = Field(gt=0)
+    secondary: list[Secondary] = Field(min_length=1)
+
+
+class Framework(_Strict):
+    version: int
+    primary: list[Primary]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Framework:
+        ids = [t.id for t in self.tertiary()] + [s.id for p in self.primary for s in p.secondary]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate indicator ids: {dupes}")
+        return self
+
+    def tertiary(self) -> list[Tertiary]:
+        return [t for p in self.primary for s in p.secondary for t in s.tertiary]
+
+    def lineage(self) -> list[tuple[str, str, str]]:
+        """(primary id, secondary id, tertiary id) for every tertiary indicator."""
+        return [(p.id, s.id, t.id) for p in self.primary for s in p.secondary for t in s.tertiary]
+
+
+def _line_of(text: str, loc: tuple) -> int | None:
+    """Best-effort line number of a pydantic error location, found by walking the YAML node tree."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            match = node.value[part]
+        else:
+            match = None
+        if match is None:
+            break
+        node = match
+    return node.start_mark.line + 1
+
+
+def load_framework(path: Path | str = DEFAULT_FRAMEWORK_FILE) -> Framework:
+    """Load and validate; a bad file raises ConfigError naming the line and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: indicator framework not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Framework.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = _line_of(text, loc)
+            where = f"line {line}, " if line else ""
+            problems.append(f"{where}field {'.'.join(map(str, loc))!r}: {error['msg']}")
+        raise ConfigError(f"{path}: invalid indicator framework:\n  " + "\n  ".join(problems)) from None

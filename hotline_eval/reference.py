@@ -1,0 +1,33 @@
+"""Reference tables built from configuration: the registry as rows analysts can join."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from hotline_eval.registry import Registry
+
+
+def cities_frame(registry: Registry) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "city_id": c.id,
+                "name_en": c.name_en,
+                "name_local": c.name_local,
+                "country": c.country,
+                "region": c.region,
+                "timezone": c.timezone,
+                "population": c.population.value,
+                "population_year": c.population.year,
+                "population_source": c.population.source,
+                "hotline_brand": c.hotline.brand,
+                "hotline_numbers": list(c.hotline.numbers),
+                "data_level": c.data_availability.level,
+                "data_evidence_url": c.data_availability.evidence_url,
+                "in_2024_report": c.in_2024_report,
+                "n_sources": len(c.sources),
+            }
+            for c in registry.cities
+        ],
+        schema_overrides={"population": pl.Int64, "population_year": pl.Int32, "n_sources": pl.Int32},
+    )

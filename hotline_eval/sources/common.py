@@ -1,0 +1,150 @@
+"""What every request-level connector returns: raw rows with the source's values as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from hotline_eval.archive import ArchivedResponse
+
+# staging field -> raw column; the field names are the keys of a source's `fields` mapping
+RAW_COLUMNS = {
+    "request_id": "request_id",
+    "created_at": "created_raw",
+    "closed_at": "closed_raw",
+    "updated_at": "updated_raw",
+    "status": "status_raw",
+    "category": "category_raw",
+    "channel": "channel_raw",
+    "agency": "agency_raw",
+    "district": "district_raw",
+    "latitude": "latitude_raw",
+    "longitude": "longitude_raw",
+    "resolution": "resolution_raw",
+}
+RAW_SCHEMA = {
+    "city_id": pl.String,
+    "source_id": pl.String,
+    "partition_month": pl.String,
+    **{column: pl.String for column in RAW_COLUMNS.values()},
+    "source_updated_at": pl.String,
+    "page_number": pl.Int32,
+    "sha256": pl.String,
+    "is_synthetic": pl.Boolean,
+}
+REJECT_SCHEMA = {
+    "city_id": pl.String,
+    "source_id": pl.String,
+    "partition_key": pl.String,
+    "request_id": pl.String,
+    "reason": pl.String,
+    "record": pl.String,
+    "sha256": pl.String,
+    "is_synthetic": pl.Boolean,
+}
+
+
+def as_text(value: Any) -> str | None:
+    """A published value as text: strings as they are, numbers as written, objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass
+class Page:
+    """One fetched page of records, with the response it came from."""
+
+    number: int
+    response: ArchivedResponse
+    records: list[Any]
+
+
+@dataclass
+class RawBatch:
+    """The raw rows of one partition, what was rejected on the way, and what was fetched."""
+
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    pages: list[Page] = field(default_factory=list)
+    fields_seen: frozenset[str] = frozenset()
+    duplicates_dropped: int = 0
+
+    @property
+    def sha256s(self) -> list[str]:
+        return sorted({p.response.sha256 for p in self.pages})
+
+    @property
+    def is_synthetic(self) -> bool:
+        return any(p.response.is_synthetic for p in self.pages)
+
+
+def reject_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA)
+
+
+def records_to_raw(
+    pages: Iterable[Page],
+    fields: Mapping[str, str],
+    *,
+    city_id: str,
+    source_id: str,
+    partition_month: str,
+    updated_system_field: str | None = None,
+) -> RawBatch:
+    """Pick the mapped fields out of every record, column by column; reject what is not a record
+    or has no id; keep one version per request id (the latest update, then the latest page)."""
+    pages = list(pages)
+    columns: dict[str, list[Any]] = {c: [] for c in RAW_SCHEMA}
+    rejects: list[dict[str, Any]] = []
+    fields_seen: set[str] = set()
+    id_field = fields["request_id"]
+    for page in pages:
+        good = []
+        for record in page.records:
+            if not isinstance(record, dict):
+                reason = f"record is a {type(record).__name__}, not an object"
+            elif as_text(record.get(id_field)) in (None, ""):
+                reason = f"missing request id field {id_field!r}"
+            else:
+                good.append(record)
+                continue
+            rejects.append({
+                "city_id": city_id, "source_id": source_id, "partition_key": partition_month,
+                "request_id": None, "reason": reason, "record": json.dumps(record, ensure_ascii=False),
+                "sha256": page.response.sha256, "is_synthetic": page.response.is_synthetic,
+            })
+        for record in good:
+            fields_seen.update(record)
+        n = len(good)
+        for staging_field, raw_column in RAW_COLUMNS.items():
+            source_field = fields.get(staging_field)
+            columns[raw_column].extend([as_text(r.get(source_field)) for r in good] if source_field else [None] * n)
+        columns["source_updated_at"].extend(
+            [as_text(r.get(updated_system_field)) for r in good] if updated_system_field else [None] * n)
+        columns["page_number"].extend([page.number] * n)
+        columns["sha256"].extend([page.response.sha256] * n)
+        columns["is_synthetic"].extend([page.response.is_synthetic] * n)
+        columns["city_id"].extend([city_id] * n)
+        columns["source_id"].extend([source_id] * n)
+        columns["partition_month"].extend([partition_month] * n)
+    rows = pl.DataFrame(columns, schema=RAW_SCHEMA)
+    before = rows.height
+    # the same request on two pages (rows shift while paging): keep the newest version
+    rows = (
+        rows.with_row_index("_seen")
+        .sort(["request_id", "source_updated_at", "_seen"], nulls_last=False)
+        .unique(subset=["request_id"], keep="last", maintain_order=True)
+        .sort("_seen")
+        .drop("_seen")
+    )
+    return RawBatch(rows=rows, rejects=reject_frame(rejects), pages=pages, fields_seen=frozenset(fields_seen),
+                    duplicates_dropped=before - rows.height)

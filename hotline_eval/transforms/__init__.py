@@ -1,0 +1,1 @@
+"""Polars transforms: raw -> staging -> indicator facts."""

@@ -1,0 +1,176 @@
+"""raw.service_request_records -> staging.service_requests, in polars, column-wise.
+
+Times become UTC: a stamp with an offset keeps it; a floating stamp (Socrata, CSV exports) is the
+city's local time and is localized with its IANA zone, DST included. In the spring-forward gap a
+local time does not exist; it is read as the instant the clocks jumped to, and flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from hotline_eval.mappings import apply_mapping
+from hotline_eval.sources.common import REJECT_SCHEMA
+
+NAIVE_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f",  # Socrata floating timestamp: 2024-01-15T08:30:00.000
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",  # CKAN / Boston: 2022-01-04 14:19:18.623
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%m/%d/%Y %I:%M:%S %p",  # NYC web CSV export: 02/28/2023 11:58:01 PM
+    "%Y-%m-%d",
+)
+AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%SZ")
+# dates before this are placeholders (1900-01-01, 1970-01-01), not events
+PLACEHOLDER_BEFORE_YEAR = 1995
+
+STAGING_COLUMNS = [
+    "city_id", "source_id", "request_id", "partition_month", "created_at", "closed_at", "status_raw", "status",
+    "category_raw", "category", "channel_raw", "channel", "agency", "district", "latitude", "longitude",
+    "resolution", "quality_flags", "is_synthetic", "sha256",
+]
+
+
+@dataclass
+class StagedBatch:
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+def _blank_to_null(column: str) -> pl.Expr:
+    text = pl.col(column).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def parse_timestamp(column: str, timezone: str) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC timestamp, was-in-DST-gap flag) for a text column of published timestamps."""
+    text = _blank_to_null(column)
+    aware = pl.coalesce(
+        [text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in AWARE_FORMATS]
+    )
+    naive = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
+    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
+    in_gap = (
+        naive.dt.offset_by("1h").dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        - pl.duration(hours=1)
+    )
+    gap = naive.is_not_null() & local.is_null()
+    utc = pl.coalesce(aware, local.dt.convert_time_zone("UTC"), in_gap.dt.convert_time_zone("UTC"))
+    return utc, gap
+
+
+def _coordinate(column: str, low: float, high: float) -> pl.Expr:
+    value = _blank_to_null(column).cast(pl.Float64, strict=False)
+    return pl.when(value.is_between(low, high)).then(value).otherwise(None)
+
+
+def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame) -> StagedBatch:
+    """Type, convert and map raw rows. Rows without a usable creation time go to rejects with the reason."""
+    created, created_gap = parse_timestamp("created_raw", timezone)
+    closed, closed_gap = parse_timestamp("closed_raw", timezone)
+    lat = _coordinate("latitude_raw", -90, 90)
+    lon = _coordinate("longitude_raw", -180, 180)
+    frame = raw.with_columns(
+        created.alias("created_at"),
+        closed.alias("_closed_parsed"),
+        (created_gap | closed_gap).alias("_dst_gap"),
+        lat.alias("latitude"),
+        lon.alias("longitude"),
+    )
+    placeholder_created = pl.col("created_at").dt.year() < PLACEHOLDER_BEFORE_YEAR
+    reason = (
+        pl.when(_blank_to_null("created_raw").is_null()).then(pl.lit("missing creation time"))
+        .when(pl.col("created_at").is_null()).then(pl.lit("unparseable creation time: ") + pl.col("created_raw"))
+        .when(placeholder_created).then(pl.lit("placeholder creation date: ") + pl.col("created_raw"))
+        .when(_blank_to_null("closed_raw").is_not_null() & pl.col("_closed_parsed").is_null())
+        .then(pl.lit("unparseable closing time: ") + pl.col("closed_raw"))
+        .otherwise(None)
+    )
+    frame = frame.with_columns(reason.alias("_reject"))
+    rejected = frame.filter(pl.col("_reject").is_not_null())
+    kept = frame.filter(pl.col("_reject").is_null())
+
+    placeholder_closed = pl.col("_closed_parsed").dt.year() < PLACEHOLDER_BEFORE_YEAR
+    zero_coordinates = (pl.col("latitude") == 0) & (pl.col("longitude") == 0)
+    kept = kept.with_columns(
+        pl.when(placeholder_closed).then(None).otherwise(pl.col("_closed_parsed")).alias("closed_at"),
+        placeholder_closed.fill_null(False).alias("_placeholder_closed"),
+        zero_coordinates.fill_null(False).alias("_zero_coordinates"),
+    ).with_columns(
+        (pl.col("closed_at") < pl.col("created_at")).fill_null(False).alias("_closed_before_created"),
+        ((pl.col("closed_at") - pl.col("created_at")).dt.total_seconds().is_between(0, 59))
+        .fill_null(False).alias("_closed_within_minute"),
+        pl.when(pl.col("_zero_coordinates")).then(None).otherwise(pl.col("latitude")).alias("latitude"),
+        pl.when(pl.col("_zero_coordinates")).then(None).otherwise(pl.col("longitude")).alias("longitude"),
+    )
+    kept = apply_mapping(kept, mappings, "status", "status_raw", "status")
+    kept = apply_mapping(kept, mappings, "channel", "channel_raw", "channel")
+    kept = apply_mapping(kept, mappings, "category", "category_raw", "category")
+    # no published status at all: infer it from the closing time, and say so
+    status_missing = _blank_to_null("status_raw").is_null()
+    kept = kept.with_columns(
+        pl.when(status_missing & pl.col("closed_at").is_not_null()).then(pl.lit("closed"))
+        .when(status_missing).then(pl.lit("open"))
+        .otherwise(pl.col("status")).alias("status"),
+        status_missing.alias("_status_inferred"),
+    )
+    flags = {
+        "placeholder_closed_date": "_placeholder_closed",
+        "closed_before_created": "_closed_before_created",
+        "closed_within_minute": "_closed_within_minute",
+        "zero_coordinates": "_zero_coordinates",
+        "dst_gap_time": "_dst_gap",
+        "status_inferred": "_status_inferred",
+    }
+    kept = kept.with_columns(
+        pl.concat_list([pl.when(pl.col(c)).then(pl.lit(name)).otherwise(None) for name, c in flags.items()])
+        .list.drop_nulls().alias("quality_flags"),
+        _blank_to_null("agency_raw").alias("agency"),
+        _blank_to_null("district_raw").alias("district"),
+        _blank_to_null("resolution_raw").alias("resolution"),
+        _blank_to_null("channel_raw").alias("channel_raw"),
+        _blank_to_null("category_raw").alias("category_raw"),
+        _blank_to_null("status_raw").alias("status_raw"),
+    )
+    rows = kept.select(STAGING_COLUMNS)
+    rejects = rejected.select(
+        "city_id", "source_id", pl.col("partition_month").alias("partition_key"), "request_id",
+        pl.col("_reject").alias("reason"),
+        pl.struct([c for c in raw.columns if c.endswith("_raw")]).struct.json_encode().alias("record"),
+        "sha256", "is_synthetic",
+    ).cast(REJECT_SCHEMA)
+    stats = {
+        "rows": rows.height,
+        "rejected": rejects.height,
+        "unmapped_status": int(kept["status_unmapped"].sum()),
+        "unmapped_channel": int(kept["channel_unmapped"].sum()),
+        "unmapped_category": int(kept["category_unmapped"].sum()),
+        "unmapped_values": _unmapped_values(kept),
+        **{f"flag_{name}": int(kept[c].sum()) for name, c in flags.items()},
+    }
+    if rows.height:
+        stats["created_min"] = str(rows["created_at"].min())
+        stats["created_max"] = str(rows["created_at"].max())
+    return StagedBatch(rows=rows, rejects=rejects, stats=stats)
+
+
+def _unmapped_values(kept: pl.DataFrame, top: int = 10) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, raw_column in (("status", "status_raw"), ("channel", "channel_raw"), ("category", "category_raw")):
+        counts = (kept.filter(pl.col(f"{name}_unmapped")).group_by(raw_column).len()
+                  .sort(["len", raw_column], descending=[True, False]).head(top))
+        out[name] = dict(zip(counts[raw_column].to_list(), counts["len"].to_list(), strict=True))
+    return out
+
+
+def unmapped_share(stats: dict[str, object]) -> float:
+    """Share of staged rows with an unmapped status, channel or category value (the worst of the three)."""
+    rows = int(stats.get("rows", 0) or 0)
+    if not rows:
+        return 0.0
+    return max(int(stats[f"unmapped_{m}"]) for m in ("status", "channel", "category")) / rows

@@ -1,0 +1,141 @@
+"""The DuckDB warehouse: schema from ``sql/``, transactional writes, and the atomic publish.
+
+Assets write to a *work* database. Analysts read a separate *published* file, which a publish
+step rebuilds beside the old one and swaps in with one ``os.replace``: a reader with the file
+open keeps a complete old state, a new reader gets the complete new one, and a crash at any
+point leaves the previous published file as it was. The published file is written with a 1.x
+storage version so analysts' DuckDB 1.x tools (DBeaver's driver, older CLIs) can open it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from hotline_eval.errors import HotlineEvalError
+from hotline_eval.settings import PROJECT_ROOT
+
+DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
+VIEWS_DIR = PROJECT_ROOT / "sql" / "views"
+SCHEMAS = ("raw", "staging", "marts")
+# the oldest storage format we promise analysts' tools can read (DuckDB 1.4 and newer)
+PUBLISHED_STORAGE_VERSION = "v1.4.0"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+class WarehouseError(HotlineEvalError):
+    """A write to the warehouse failed; the previous state of the table is intact."""
+
+
+def _sql_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.sql")) if folder.exists() else []
+
+
+def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
+    """Create schemas, tables, comments and views; every statement is idempotent."""
+    for path in [*_sql_files(DDL_DIR), *_sql_files(VIEWS_DIR)]:
+        for statement in con.extract_statements(path.read_text(encoding="utf-8")):
+            con.execute(statement).fetchall()
+
+
+def _table(name: str) -> str:
+    # identifiers cannot be bound as parameters: accept only schema.table names we recognise
+    if not _IDENTIFIER.match(name) or name.split(".")[0] not in SCHEMAS:
+        raise ValueError(f"not a warehouse table name: {name!r}")
+    return name
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """Run a query and return a polars frame (through Arrow)."""
+    return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
+                 where: Mapping[str, Any] | None = None) -> int:
+    """Replace the rows of ``table`` matching ``where`` (all rows if None) with ``frame``; see replace_many."""
+    return replace_many(con, [(table, frame, where)])[table]
+
+
+def replace_many(con: duckdb.DuckDBPyConnection,
+                 writes: list[tuple[str, pl.DataFrame, Mapping[str, Any] | None]]) -> dict[str, int]:
+    """For each (table, frame, where): delete the rows matching ``where`` (all if None) and insert
+    ``frame``, all in ONE transaction. Readers see the old rows or the new ones, never a mix, and a
+    failure anywhere leaves every table as it was. Returns rows written per table."""
+    written: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        for table, frame, where in writes:
+            target = _table(table)
+            conditions = " AND ".join(f'"{column}" = ?' for column in (where or {}))
+            delete = f"DELETE FROM {target}" + (f" WHERE {conditions}" if conditions else "")  # noqa: S608
+            con.execute(delete, list((where or {}).values())).fetchall()
+            if frame.height:
+                arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM arrow_rows").fetchall()  # noqa: S608
+            written[table] = written.get(table, 0) + frame.height
+        con.execute("COMMIT").fetchall()
+    except (duckdb.Error, pl.exceptions.PolarsError) as exc:
+        con.execute("ROLLBACK").fetchall()
+        raise WarehouseError(f"writing {', '.join(w[0] for w in writes)} failed and was rolled back "
+                             f"(previous rows kept): {exc}") from None
+    return written
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = _table(table).split(".")
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+        [schema, name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _literal(value: object) -> str:
+    """A SQL string literal (ATTACH takes no bound parameters)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def publish(work_db: Path, analyst_db: Path, *, storage_version: str = PUBLISHED_STORAGE_VERSION) -> dict[str, int]:
+    """Copy the work database's raw/staging/marts into a fresh file and swap it in atomically.
+
+    Returns row counts per published table. The work database must not be open for writing in
+    another process (Dagster's warehouse pool serializes the writers)."""
+    analyst_db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = analyst_db.with_name(f".{analyst_db.name}.publishing-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_literal(work_db)} AS work (READ_ONLY)").fetchall()
+        con.execute(f"ATTACH {_literal(tmp)} AS pub (STORAGE_VERSION {_literal(storage_version)})").fetchall()
+        con.execute("USE pub").fetchall()
+        apply_ddl(con)  # schemas, tables and comments exactly as sql/ declares them
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'pub' ORDER BY ALL"
+        ).fetchall()
+        for schema, name in tables:
+            source_exists = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'work' AND schema_name = ? "
+                "AND table_name = ?", [schema, name]).fetchone()[0]
+            if source_exists:
+                con.execute(f'INSERT INTO pub.{schema}."{name}" BY NAME SELECT * FROM work.{schema}."{name}"').fetchall()  # noqa: S608,E501
+            counts[f"{schema}.{name}"] = con.execute(f'SELECT count(*) FROM pub.{schema}."{name}"').fetchone()[0]  # noqa: S608
+        con.execute("USE memory").fetchall()
+        con.execute("DETACH pub").fetchall()
+        con.execute("DETACH work").fetchall()
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    with open(tmp, "rb+") as handle:  # make the new file durable before it becomes visible
+        os.fsync(handle.fileno())
+    os.replace(tmp, analyst_db)
+    return counts

@@ -1,0 +1,41 @@
+"""Schedules and sensors."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.partitions import partition_key
+from assets.requests import CITY_MONTHS
+
+# request-level partitions and their staging, then everything downstream
+ingest_job = dg.define_asset_job(
+    "refresh_requests",
+    selection=dg.AssetSelection.groups("ingest", "staging"),
+    partitions_def=CITY_MONTHS,
+    description="Fetch and stage one city-month of request-level data.",
+)
+score_job = dg.define_asset_job(
+    "score_and_publish",
+    selection=dg.AssetSelection.groups("reference", "marts", "publish"),
+    description="Recompute indicator facts and the ranking from staging, then publish the analyst file.",
+)
+
+
+@dg.schedule(job=ingest_job, cron_schedule="15 3 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED)
+def daily_current_month(context: dg.ScheduleEvaluationContext):
+    """Every night, refresh the current month of every request-level city."""
+    month = context.scheduled_execution_time.strftime("%Y-%m")
+    for city in CITY_MONTHS.get_partitions_def_for_dimension("city").get_partition_keys():
+        key = partition_key(city, month)
+        yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key)
+
+
+daily_scoring = dg.ScheduleDefinition(
+    name="daily_scoring", job=score_job, cron_schedule="15 5 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every morning, after the request refresh, recompute the ranking and publish.",
+)
+
+SCHEDULES = [daily_current_month, daily_scoring]
+JOBS = [ingest_job, score_job]

@@ -1,0 +1,69 @@
+CREATE TABLE IF NOT EXISTS marts.indicator_facts (
+    city_id VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,
+    raw_value DOUBLE,
+    unit VARCHAR NOT NULL,
+    normalized_value DOUBLE,
+    coverage DOUBLE NOT NULL,
+    n_observations BIGINT NOT NULL,
+    missing_reason VARCHAR,
+    evidence_table VARCHAR NOT NULL,
+    evidence_keys VARCHAR,
+    evidence_sha256s VARCHAR[] NOT NULL,
+    is_synthetic BOOLEAN NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.indicator_facts IS 'One row per city, tertiary indicator and period: the measured value, its normalized score and the evidence it rests on';
+COMMENT ON COLUMN marts.indicator_facts.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.indicator_facts.indicator_id IS 'Tertiary indicator id (config/indicators.yaml)';
+COMMENT ON COLUMN marts.indicator_facts.period IS 'Evaluation period: a year (YYYY) or a month (YYYY-MM)';
+COMMENT ON COLUMN marts.indicator_facts.raw_value IS 'Measured value in the indicator''s unit; null when missing';
+COMMENT ON COLUMN marts.indicator_facts.unit IS 'Unit of raw_value';
+COMMENT ON COLUMN marts.indicator_facts.normalized_value IS 'Score in [0, 1] after normalization across cities, higher is better';
+COMMENT ON COLUMN marts.indicator_facts.coverage IS 'Share of the period the evidence covers (0 to 1); 0 when missing';
+COMMENT ON COLUMN marts.indicator_facts.n_observations IS 'Number of records the value was computed from';
+COMMENT ON COLUMN marts.indicator_facts.missing_reason IS 'Why the value is missing, when it is';
+COMMENT ON COLUMN marts.indicator_facts.evidence_table IS 'Table the value was computed from';
+COMMENT ON COLUMN marts.indicator_facts.evidence_keys IS 'Keys of the evidence rows (e.g. city_id and partition months)';
+COMMENT ON COLUMN marts.indicator_facts.evidence_sha256s IS 'sha256 of every archived response the value rests on (raw.http_archive.sha256)';
+COMMENT ON COLUMN marts.indicator_facts.is_synthetic IS 'True when any evidence behind the value is invented demo data';
+COMMENT ON COLUMN marts.indicator_facts.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.city_ranking (
+    city_id VARCHAR NOT NULL,
+    city_name VARCHAR NOT NULL,
+    rank INTEGER,
+    score DOUBLE,
+    process_score DOUBLE,
+    collaborative_score DOUBLE,
+    smart_score DOUBLE,
+    responsive_score DOUBLE,
+    coverage DOUBLE NOT NULL,
+    below_coverage_threshold BOOLEAN NOT NULL,
+    rank_p05 INTEGER,
+    rank_p95 INTEGER,
+    curated_share DOUBLE,
+    evidence_date DATE,
+    data_mode VARCHAR NOT NULL,
+    is_synthetic BOOLEAN NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.city_ranking IS 'One row per registered city: rank, composite score and its parts; cities without data are listed with a null score and coverage 0';
+COMMENT ON COLUMN marts.city_ranking.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.city_ranking.city_name IS 'City name in English';
+COMMENT ON COLUMN marts.city_ranking.rank IS 'Rank by score, 1 is best; null when the city has no score';
+COMMENT ON COLUMN marts.city_ranking.score IS 'Composite score, 0 to 100';
+COMMENT ON COLUMN marts.city_ranking.process_score IS 'Process governance score, 0 to 100';
+COMMENT ON COLUMN marts.city_ranking.collaborative_score IS 'Collaborative governance score, 0 to 100';
+COMMENT ON COLUMN marts.city_ranking.smart_score IS 'Smart governance score, 0 to 100';
+COMMENT ON COLUMN marts.city_ranking.responsive_score IS 'Responsive governance score, 0 to 100';
+COMMENT ON COLUMN marts.city_ranking.coverage IS 'Share of the indicator weight the city has evidence for (0 to 1)';
+COMMENT ON COLUMN marts.city_ranking.below_coverage_threshold IS 'True when coverage is below the configured threshold: the rank is not comparable to complete cities';
+COMMENT ON COLUMN marts.city_ranking.rank_p05 IS '5th percentile of the rank over the Monte Carlo draws';
+COMMENT ON COLUMN marts.city_ranking.rank_p95 IS '95th percentile of the rank over the Monte Carlo draws';
+COMMENT ON COLUMN marts.city_ranking.curated_share IS 'Share of the score resting on curated evidence (config/evidence.csv)';
+COMMENT ON COLUMN marts.city_ranking.evidence_date IS 'Date of the newest evidence behind the score';
+COMMENT ON COLUMN marts.city_ranking.data_mode IS 'demo when any evidence is invented demo data, live otherwise';
+COMMENT ON COLUMN marts.city_ranking.is_synthetic IS 'True when any evidence behind the row is invented demo data';
+COMMENT ON COLUMN marts.city_ranking.run_id IS 'Dagster run that computed the row';

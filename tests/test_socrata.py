@@ -1,0 +1,82 @@
+"""The Socrata connector through real HTTP against a loopback server answering in SODA 2.1 JSON."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from hotline_eval.errors import FetchError
+from hotline_eval.http import HttpClient
+from hotline_eval.sources import socrata
+from tests.helpers import nyc_record, nyc_source, serve_socrata_pages
+
+
+def test_month_window_is_half_open_local_time() -> None:
+    source = nyc_source("https://data.cityofnewyork.us")
+    assert socrata.month_where(source, "2024-12") == (
+        "created_date >= '2024-12-01T00:00:00' AND created_date < '2025-01-01T00:00:00'")
+
+
+def test_paging_across_three_pages_keeps_a_boundary_duplicate_once(server: HTTPServer, client: HttpClient) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=3)
+    # record 3 shows up again at the top of page 2 (rows shifted while paging), updated in between
+    pages = [
+        [nyc_record(1, "2024-03-01T08:00:00.000", closed="2024-03-01T09:00:00.000"),
+         nyc_record(2, "2024-03-02T08:00:00.000", status="Open"),
+         nyc_record(3, "2024-03-03T08:00:00.000", status="Open", updated="2024-03-03T08:00:00.000Z")],
+        [nyc_record(3, "2024-03-03T08:00:00.000", closed="2024-03-04T08:00:00.000",
+                    updated="2024-03-04T08:00:00.000Z"),
+         nyc_record(4, "2024-03-04T08:00:00.000", status="Open"),
+         nyc_record(5, "2024-03-05T08:00:00.000", status="Open")],
+        [nyc_record(6, "2024-03-31T23:59:00.000", status="Open")],
+    ]
+    serve_socrata_pages(server, source, "2024-03", pages)
+    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
+    assert len(batch.pages) == 3
+    assert batch.rows["request_id"].to_list() == ["1", "2", "3", "4", "5", "6"]
+    assert batch.duplicates_dropped == 1
+    kept = batch.rows.filter(batch.rows["request_id"] == "3").row(0, named=True)
+    assert kept["status_raw"] == "Closed" and kept["closed_raw"] == "2024-03-04T08:00:00.000"
+    assert kept["page_number"] == 1
+    assert set(batch.rows["sha256"].to_list()) == {p.response.sha256 for p in batch.pages}
+    # every request asked for a stable order and the window
+    requests = [r for r, _ in server.log if r.path.endswith(".json")]
+    assert all(r.args["$order"] == ":id" and "created_date >=" in r.args["$where"] for r in requests)
+    assert [r.args["$offset"] for r in requests] == ["0", "3", "6"]
+
+
+def test_app_token_is_sent_as_header_and_never_archived(server: HTTPServer, client: HttpClient, tmp_path) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
+    serve_socrata_pages(server, source, "2024-03", [[nyc_record(1, "2024-03-01T08:00:00.000")]])
+    socrata.fetch_month(client, source, "new_york", "2024-03", app_token="tok-123")
+    request = next(r for r, _ in server.log if r.path.endswith(".json"))
+    assert request.headers["X-App-Token"] == "tok-123"
+    assert "tok-123" not in "".join(p.read_text() for p in (tmp_path / "archive").rglob("*.json"))
+
+
+def test_record_without_id_is_rejected_with_reason(server: HTTPServer, client: HttpClient) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
+    bad = nyc_record(9, "2024-03-01T08:00:00.000")
+    del bad["unique_key"]
+    serve_socrata_pages(server, source, "2024-03", [[nyc_record(1, "2024-03-01T08:00:00.000"), bad, "junk"]])
+    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
+    assert batch.rows.height == 1
+    assert sorted(batch.rejects["reason"].to_list()) == ["missing request id field 'unique_key'",
+                                                         "record is a str, not an object"]
+    assert batch.rejects["sha256"].to_list() == [batch.pages[0].response.sha256] * 2
+
+
+def test_http_error_mid_paging_returns_nothing(server: HTTPServer, client: HttpClient) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=2)
+    serve_socrata_pages(server, source, "2024-03", [[nyc_record(1, "2024-03-01T08:00:00.000"),
+                                                     nyc_record(2, "2024-03-02T08:00:00.000")]])
+    server.expect_request("/resource/erm2-nwe9.json").respond_with_data("upstream error", status=503)
+    with pytest.raises(FetchError, match="HTTP 503 after 3 attempts"):
+        socrata.fetch_month(client, source, "new_york", "2024-03")
+
+
+def test_empty_month_is_an_empty_batch(server: HTTPServer, client: HttpClient) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=2)
+    serve_socrata_pages(server, source, "2024-02", [[]])
+    batch = socrata.fetch_month(client, source, "new_york", "2024-02")
+    assert batch.rows.height == 0 and batch.rejects.height == 0 and len(batch.pages) == 1

@@ -1,0 +1,124 @@
+"""raw -> staging: time zones, DST, placeholder and impossible dates, mappings, rejects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from hotline_eval.errors import ConfigError
+from hotline_eval.mappings import load_mappings
+from hotline_eval.sources.common import RAW_SCHEMA
+from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
+
+
+def raw_rows(*rows: dict) -> pl.DataFrame:
+    base = {c: None for c in RAW_SCHEMA}
+    base.update(city_id="new_york", source_id="nyc_311_socrata", partition_month="2024-03", page_number=0,
+                sha256="ab" * 32, is_synthetic=False)
+    return pl.DataFrame([{**base, **r} for r in rows], schema=RAW_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def mappings() -> pl.DataFrame:
+    return load_mappings()
+
+
+def staged_row(mappings: pl.DataFrame, **values) -> dict:
+    batch = stage_requests(raw_rows({"request_id": "1", **values}), "America/New_York", mappings)
+    assert batch.rows.height == 1, batch.rejects
+    return batch.rows.row(0, named=True)
+
+
+def test_floating_times_are_local_and_become_utc_across_dst(mappings) -> None:
+    winter = staged_row(mappings, created_raw="2024-01-15T08:30:00.000")
+    summer = staged_row(mappings, created_raw="2024-07-15T08:30:00.000")
+    assert winter["created_at"] == datetime(2024, 1, 15, 13, 30, tzinfo=UTC)  # EST, UTC-5
+    assert summer["created_at"] == datetime(2024, 7, 15, 12, 30, tzinfo=UTC)  # EDT, UTC-4
+
+
+def test_fall_back_ambiguous_hour_takes_the_first(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-11-03T01:30:00.000")
+    assert row["created_at"] == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
+
+def test_spring_forward_gap_is_read_as_the_jump_and_flagged(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-03-10T02:30:00.000")
+    assert row["created_at"] == datetime(2024, 3, 10, 6, 30, tzinfo=UTC)
+    assert "dst_gap_time" in row["quality_flags"]
+
+
+def test_offsets_and_other_published_formats(mappings) -> None:
+    assert staged_row(mappings, created_raw="2018-10-28T17:00:00-04:00")["created_at"] == datetime(
+        2018, 10, 28, 21, 0, tzinfo=UTC)
+    assert staged_row(mappings, created_raw="02/28/2023 11:58:01 PM")["created_at"] == datetime(
+        2023, 3, 1, 4, 58, 1, tzinfo=UTC)
+    assert staged_row(mappings, created_raw="2022-01-04 14:19:18.623")["created_at"] == datetime(
+        2022, 1, 4, 19, 19, 18, 623000, tzinfo=UTC)
+
+
+def test_placeholder_closing_date_is_nulled_and_flagged(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-03-01T08:00:00.000", closed_raw="1900-01-01T00:00:00.000",
+                     status_raw="Closed")
+    assert row["closed_at"] is None and row["status"] == "closed"
+    assert "placeholder_closed_date" in row["quality_flags"]
+
+
+def test_closed_before_created_is_kept_and_flagged(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-03-01T08:00:00.000", closed_raw="2024-03-01T06:00:00.000")
+    assert row["closed_at"] < row["created_at"]
+    assert "closed_before_created" in row["quality_flags"]
+
+
+def test_zero_coordinates_are_unknown_location(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-03-01T08:00:00.000", latitude_raw="0.000000000000",
+                     longitude_raw="0.000000000000")
+    assert row["latitude"] is None and "zero_coordinates" in row["quality_flags"]
+
+
+def test_missing_fields_do_not_fail_and_status_is_inferred(mappings) -> None:
+    row = staged_row(mappings, created_raw="2024-03-01T08:00:00.000", closed_raw="2024-03-02T08:00:00.000")
+    assert row["status"] == "closed" and "status_inferred" in row["quality_flags"]
+    assert row["channel"] == "unknown" and row["category"] == "unmapped"
+
+
+def test_bad_creation_times_go_to_rejects_with_reason(mappings) -> None:
+    batch = stage_requests(raw_rows(
+        {"request_id": "1", "created_raw": "2024-03-01T08:00:00.000"},
+        {"request_id": "2", "created_raw": None},
+        {"request_id": "3", "created_raw": "not a date"},
+        {"request_id": "4", "created_raw": "1900-01-01T00:00:00.000"},
+        {"request_id": "5", "created_raw": "2024-03-01T08:00:00.000", "closed_raw": "soon"},
+    ), "America/New_York", mappings)
+    assert batch.rows["request_id"].to_list() == ["1"]
+    reasons = dict(zip(batch.rejects["request_id"], batch.rejects["reason"], strict=True))
+    assert reasons == {"2": "missing creation time", "3": "unparseable creation time: not a date",
+                       "4": "placeholder creation date: 1900-01-01T00:00:00.000",
+                       "5": "unparseable closing time: soon"}
+    assert batch.stats["rejected"] == 4
+
+
+def test_mappings_are_case_insensitive_and_unmapped_values_counted(mappings) -> None:
+    batch = stage_requests(raw_rows(
+        {"request_id": "1", "created_raw": "2024-03-01T08:00:00.000", "status_raw": " IN PROGRESS ",
+         "channel_raw": "ONLINE", "category_raw": "Noise - Residential"},
+        {"request_id": "2", "created_raw": "2024-03-01T08:00:00.000", "status_raw": "Closed",
+         "channel_raw": "Carrier pigeon", "category_raw": "Dragons"},
+    ), "America/New_York", mappings)
+    first, second = batch.rows.iter_rows(named=True)
+    assert (first["status"], first["channel"], first["category"]) == ("open", "web", "noise")
+    assert (second["channel"], second["category"]) == ("unknown", "unmapped")
+    assert batch.stats["unmapped_channel"] == 1 and batch.stats["unmapped_category"] == 1
+    assert batch.stats["unmapped_values"]["category"] == {"Dragons": 1}
+    assert unmapped_share(batch.stats) == 0.5
+
+
+def test_a_bad_mapping_file_names_file_and_line(tmp_path) -> None:
+    for name in ("status", "channel", "category", "categories"):
+        src = load_mappings.__globals__["MAPPINGS_DIR"] / f"{name}.csv"
+        (tmp_path / f"{name}.csv").write_text(src.read_text())
+    with (tmp_path / "channel.csv").open("a") as handle:
+        handle.write("*,fax,telefax\n")
+    with pytest.raises(ConfigError, match=r"channel.csv, line \d+: mapped_value 'telefax' is not one of"):
+        load_mappings(tmp_path)
