@@ -1,6 +1,5 @@
 """Indicator facts and the ranking, computed over everything staged."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

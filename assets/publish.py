@@ -1,6 +1,5 @@
 """Publish the work database to the analysts' file in one atomic swap."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """Configuration as assets: the city registry and the value mappings, so they show in lineage."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource

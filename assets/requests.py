@@ -1,6 +1,5 @@
 """Request-level feeds: fetch a city-month into raw, then stage it. Both partitioned by city x month."""
 
-from __future__ import annotations
 
 import dagster as dg
 import polars as pl

@@ -1,7 +1,6 @@
 """Resources: the HTTP layer (live or replay) and source credentials. Warehouse access is
 dagster-duckdb's DuckDBResource on the work database."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -6,6 +6,7 @@ message naming the file, the city and the field, never with a traceback from dee
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hotline_eval.errors import ConfigError
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.settings import ENV_CITIES, PROJECT_ROOT
 
 DEFAULT_CITIES_FILE = PROJECT_ROOT / "config" / "cities.yaml"
 
@@ -185,9 +186,10 @@ def _describe(loc: tuple[int | str, ...], raw: dict) -> str:
     return f"field {'.'.join(str(p) for p in loc) or '(top level)'!r}"
 
 
-def load_registry(path: Path | str = DEFAULT_CITIES_FILE) -> Registry:
-    """Load and validate the registry; raise ConfigError naming file, city and field on any problem."""
-    path = Path(path)
+def load_registry(path: Path | str | None = None) -> Registry:
+    """Load and validate the registry (default: $HOTLINE_EVAL_CITIES or config/cities.yaml); raise
+    ConfigError naming file, city and field on any problem."""
+    path = Path(path or os.environ.get(ENV_CITIES) or DEFAULT_CITIES_FILE)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

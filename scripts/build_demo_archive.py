@@ -179,8 +179,12 @@ def write_socrata(archive: Archive, city: City, source: Source, month: str, reco
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the demo archive in replay format.")
+    parser.add_argument("--out", type=Path, default=DEMO_ARCHIVE, help=f"target directory (default {DEMO_ARCHIVE})")
+    target = parser.parse_args().out
     registry = load_registry()
-    target = DEMO_ARCHIVE
     if target.exists():
         shutil.rmtree(target)
     archive = Archive(target)

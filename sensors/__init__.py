@@ -1,6 +1,5 @@
 """Schedules and sensors."""
 
-from __future__ import annotations
 
 import dagster as dg
 

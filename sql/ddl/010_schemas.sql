@@ -2,6 +2,7 @@
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS staging;
 CREATE SCHEMA IF NOT EXISTS marts;
-COMMENT ON SCHEMA raw IS 'Source data as fetched: archive metadata, per-record source values (untyped), rejects';
-COMMENT ON SCHEMA staging IS 'Cleaned, typed, mapped records in one model across all cities and sources';
-COMMENT ON SCHEMA marts IS 'Indicator facts, scores and the city ranking';
+-- raw: source data as fetched (archive metadata, per-record source values as text, rejects)
+-- staging: cleaned, typed, mapped records in one model across cities and sources
+-- marts: indicator facts, scores and the city ranking
+-- (DuckDB does not support COMMENT ON SCHEMA; tables and columns carry comments.)
