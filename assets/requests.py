@@ -11,6 +11,7 @@ from assets.reference import value_mappings
 from assets.resources import HttpResource, SourceCredentials
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.archive import archive_rows
+from hotline_eval.errors import FetchError, PolicyError, ReplayMissError, SourceFormatError
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources import REQUEST_CONNECTORS, fetch_request_month
 from hotline_eval.sources.common import RAW_SCHEMA
@@ -45,8 +46,14 @@ def raw_service_request_records(
     client = http.client(city.hosts)
     sources = [s for s in city.sources if s.kind in REQUEST_CONNECTORS]
     # fetch everything first: an error mid-paging raises here, before anything is written
-    batches = [(s, fetch_request_month(client, s, city_id, month, app_token=credentials.socrata_app_token))
-               for s in sources]
+    try:
+        batches = [(s, fetch_request_month(client, s, city_id, month, app_token=credentials.socrata_app_token))
+                   for s in sources]
+    except (ReplayMissError, PolicyError, SourceFormatError) as exc:
+        # retrying cannot help: a missing archive entry, a refused URL or a changed format
+        raise dg.Failure(f"{city_id} {month}: {exc}", allow_retries=False) from None
+    except FetchError as exc:
+        raise dg.Failure(f"{city_id} {month}: {exc}", allow_retries=True) from None
     writes = []
     for source, batch in batches:
         where = {"city_id": city_id, "source_id": source.id}

@@ -22,7 +22,7 @@ class HttpResource(dg.ConfigurableResource):
     read_timeout_s: float = 60.0
     max_attempts: int = 5
     # hosts that may resolve to private addresses (a local mirror); empty in production
-    private_hosts: list[str] = []
+    private_hosts: list[str] = []  # noqa: RUF012 (pydantic copies defaults)
 
     def client(self, allowed_hosts: frozenset[str]) -> HttpClient:
         policy = HttpPolicy(

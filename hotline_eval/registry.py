@@ -24,7 +24,8 @@ DEFAULT_CITIES_FILE = PROJECT_ROOT / "config" / "cities.yaml"
 SLUG = r"^[a-z][a-z0-9_]*$"
 
 SourceKind = Literal["socrata", "ckan", "opendatasoft", "open311", "aggregate_table"]
-PortalKind = Literal["home", "contact", "channels", "languages", "faq", "app", "services", "open_data", "about", "other"]
+PortalKind = Literal["home", "contact", "channels", "languages", "faq", "app", "services", "open_data", "about",
+                     "other"]
 DataLevel = Literal["request_level", "aggregate", "not_public"]
 
 

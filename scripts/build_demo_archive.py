@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hotline_eval.archive import Archive, make_response  # noqa: E402
-from hotline_eval.registry import City, Source, load_registry  # noqa: E402
-from hotline_eval.settings import DEMO_ARCHIVE  # noqa: E402
-from hotline_eval.sources import socrata  # noqa: E402
+from hotline_eval.archive import Archive, make_response
+from hotline_eval.registry import City, Source, load_registry
+from hotline_eval.settings import DEMO_ARCHIVE
+from hotline_eval.sources import socrata
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")

@@ -52,10 +52,9 @@ def main() -> int:
     from hotline_eval.errors import HotlineEvalError
 
     try:
-        from assets.config import SETTINGS
+        from assets.config import REGISTRY, SETTINGS
         from assets.partitions import partition_key, request_level_cities
         from definitions import defs
-        from assets.config import REGISTRY
     except HotlineEvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,7 +65,8 @@ def main() -> int:
     ingest = defs.resolve_job_def("refresh_requests")
     score = defs.resolve_job_def("score_and_publish")
     started = time.monotonic()
-    print(f"mode={SETTINGS.mode} source={'replay archive ' + str(SETTINGS.replay_dir) if SETTINGS.mode == 'replay' else 'live'}")
+    origin = f"replay archive {SETTINGS.replay_dir}" if SETTINGS.mode == "replay" else "live sources"
+    print(f"mode={SETTINGS.mode}, reading from {origin}")
     failed: list[str] = []
     for city_id, month in partitions:
         key = partition_key(city_id, month)

@@ -10,7 +10,6 @@ from assets.requests import CITY_MONTHS
 ingest_job = dg.define_asset_job(
     "refresh_requests",
     selection=dg.AssetSelection.groups("ingest", "staging"),
-    partitions_def=CITY_MONTHS,
     description="Fetch and stage one city-month of request-level data.",
 )
 score_job = dg.define_asset_job(

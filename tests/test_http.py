@@ -66,7 +66,7 @@ def test_redirect_to_unlisted_loopback_address_is_refused(server: HTTPServer, cl
     server.expect_request("/moved").respond_with_response(
         Response("", status=301, headers={"Location": f"http://127.0.0.1:{server.port}/admin"})
     )
-    with pytest.raises(PolicyError, match="host '127.0.0.1' is not in this source's allow-list"):
+    with pytest.raises(PolicyError, match=r"host '127\.0\.0\.1' is not in this source's allow-list"):
         client.get(server.url_for("/moved"))
 
 
@@ -135,7 +135,7 @@ def test_min_interval_per_host(server: HTTPServer, tmp_path) -> None:
 
 
 def test_replay_is_byte_identical_and_secret_headers_stay_out(server: HTTPServer, tmp_path) -> None:
-    body = '{"unique_key":"1","descriptor":"Noise: Bass \\u00e9"}\n'.encode() + bytes(range(256))
+    body = b'{"unique_key":"1","descriptor":"Noise: Bass \\u00e9"}\n' + bytes(range(256))
     server.expect_request("/resource/x.json").respond_with_data(body, content_type="application/json")
     live = make_client(tmp_path)
     fetched = live.get(server.url_for("/resource/x.json"), {"$limit": 2, "$offset": 0},
