@@ -9,9 +9,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.config import SETTINGS
-from assets.marts import city_ranking_asset, indicator_facts
+from assets.hotline_stats import hotline_stats
+from assets.marts import indicator_facts, scores
 from assets.publish import analyst_warehouse
-from assets.reference import cities, value_mappings
+from assets.reference import cities, curated_evidence, value_mappings
 from assets.requests import raw_service_request_records, staging_service_requests
 from assets.resources import HttpResource, SourceCredentials
 from sensors import JOBS, SCHEDULES
@@ -26,8 +27,8 @@ def _credentials() -> SourceCredentials:
 SETTINGS.work_db.parent.mkdir(parents=True, exist_ok=True)
 
 defs = dg.Definitions(
-    assets=[cities, value_mappings, raw_service_request_records, staging_service_requests, indicator_facts,
-            city_ranking_asset, analyst_warehouse],
+    assets=[cities, value_mappings, curated_evidence, raw_service_request_records, staging_service_requests,
+            hotline_stats, indicator_facts, scores, analyst_warehouse],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={

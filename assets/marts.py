@@ -1,93 +1,205 @@
-"""Indicator facts and the ranking, computed over everything staged."""
-
+"""Indicator facts and the scored ranking, computed over everything staged."""
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from assets.config import EVALUATION, REGISTRY
-from assets.reference import cities
+from assets.hotline_stats import hotline_stats
+from assets.reference import cities, curated_evidence
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.explain import explanations
 from hotline_eval.framework import load_framework
-from hotline_eval.indicators import FACT_SCHEMA, median_hours_to_close
-from hotline_eval.scoring import RANKING_SCHEMA, city_ranking, normalize_facts
-from hotline_eval.warehouse import query, replace_rows
+from hotline_eval.indicators import FACT_SCHEMA, Evidence, compute_facts
+from hotline_eval.scoring import score
+from hotline_eval.warehouse import query, replace_many, replace_rows
+
+FACTS = dg.AssetKey(["marts", "indicator_facts"])
+RANKING = dg.AssetKey(["marts", "city_ranking"])
+PORTAL_FEATURES = dg.AssetKey(["staging", "portal_features"])
+SERVICE_CATALOG = dg.AssetKey(["staging", "service_catalog"])
+
+
+def _published_fields() -> dict[str, frozenset[str]]:
+    """Staging fields each city's request feeds publish, from their registry mappings."""
+    from hotline_eval.sources.open311 import STANDARD_FIELDS
+
+    out: dict[str, frozenset[str]] = {}
+    for city in REGISTRY.cities:
+        fields: set[str] = set()
+        for source in city.sources:
+            if source.kind == "open311":
+                fields |= set(STANDARD_FIELDS) | set(source.fields)
+            elif source.kind != "aggregate_table":
+                fields |= set(source.fields)
+        out[city.id] = frozenset(fields)
+    return out
 
 
 @dg.asset(
-    key_prefix=["marts"], name="indicator_facts", group_name="marts", kinds={"polars", "duckdb"},
-    deps=[staging_service_requests, cities], pool=WAREHOUSE_POOL,
-    check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=["marts", "indicator_facts"],
-                                   description="Each city has each tertiary indicator, as a value or "
+    key=FACTS, group_name="marts", kinds={"polars", "duckdb"},
+    deps=[staging_service_requests, hotline_stats, cities, curated_evidence, PORTAL_FEATURES, SERVICE_CATALOG],
+    pool=WAREHOUSE_POOL,
+    check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=FACTS,
+                                   description="Each city has each of the tertiary indicators, as a value or "
                                                "marked missing with a reason.")],
-    description="One row per city, tertiary indicator and period, with the evidence it rests on.",
+    description="One row per city, tertiary indicator and evaluation period: the value, its normalized score, "
+                "coverage and the evidence (table, keys, archive sha256s) it rests on.",
 )
 def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
     framework = load_framework()
-    period = str(EVALUATION.evaluation_year)
     with warehouse(warehouse_db) as con:
-        requests = query(con, "SELECT city_id, partition_month, created_at, closed_at, quality_flags, sha256, "
-                              "is_synthetic FROM staging.service_requests")
-        facts = median_hours_to_close(requests, [c.id for c in REGISTRY.cities], period)
-        normalized = normalize_facts(facts, framework)
-        out = normalized.select(list(FACT_SCHEMA)).cast(FACT_SCHEMA).with_columns(run_id=pl.lit(context.run.run_id))
+        ev = Evidence(
+            period=str(EVALUATION.evaluation_year),
+            cities=query(con, "SELECT * FROM staging.cities ORDER BY city_id"),
+            requests=query(con, "SELECT city_id, partition_month, created_at, closed_at, status, category, channel, "
+                                "agency, latitude, longitude, resolution, quality_flags, sha256, is_synthetic "
+                                "FROM staging.service_requests"),
+            stats=query(con, "SELECT * FROM staging.hotline_stats"),
+            features=query(con, "SELECT * FROM staging.portal_features"),
+            catalog=query(con, "SELECT * FROM staging.service_catalog"),
+            curated=query(con, "SELECT * FROM staging.curated_evidence"),
+            published_fields=_published_fields(),
+        )
+        facts = compute_facts(framework, ev)
+        # normalized values come from the same scoring the ranking uses
+        scored = score(facts, framework, ev.cities.select("city_id"), coverage_threshold=EVALUATION.coverage_threshold,
+                       run_id=context.run.run_id, draws=0)
+        out = scored.facts.with_columns(run_id=pl.lit(context.run.run_id))
         replace_rows(con, "marts.indicator_facts", out)
-    expected = {(c.id, t.id) for c in REGISTRY.cities for t in framework.tertiary()}
-    present = {(r["city_id"], r["indicator_id"]) for r in out.iter_rows(named=True)
-               if r["raw_value"] is not None or r["missing_reason"]}
+    missing_without_reason = out.filter(pl.col("raw_value").is_null() & pl.col("missing_reason").is_null()).height
+    expected = ev.cities.height * len(framework.tertiary())
+    by_kind = out.group_by("evidence_kind").agg(pl.col("raw_value").is_not_null().sum().alias("with_value"),
+                                                pl.len().alias("facts")).sort("evidence_kind")
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": out.height,
         "with_value": out.filter(pl.col("raw_value").is_not_null()).height,
         "missing": out.filter(pl.col("raw_value").is_null()).height,
+        "by_evidence_kind": dg.MetadataValue.json({r["evidence_kind"]: f"{r['with_value']}/{r['facts']}"
+                                                   for r in by_kind.iter_rows(named=True)}),
+        "top_missing_reasons": dg.MetadataValue.json(dict(
+            out.filter(pl.col("raw_value").is_null()).group_by("missing_reason").len()
+            .sort("len", descending=True).head(8).iter_rows())),
     })
-    yield dg.AssetCheckResult(check_name="every_indicator_for_every_city", passed=expected <= present,
-                              metadata={"absent": len(expected - present)})
+    yield dg.AssetCheckResult(check_name="every_indicator_for_every_city",
+                              passed=out.height == expected and missing_without_reason == 0,
+                              metadata={"rows": out.height, "expected": expected,
+                                        "missing_without_reason": missing_without_reason})
 
 
-@dg.asset(
-    key_prefix=["marts"], name="city_ranking", group_name="marts", kinds={"polars", "duckdb"},
-    deps=[indicator_facts, cities], pool=WAREHOUSE_POOL,
+SCORE_SPECS = [
+    dg.AssetSpec(RANKING, group_name="marts", kinds={"polars", "duckdb"}, deps=[FACTS],
+                 description="One row per registered city: rank, score 0-100, the four primary scores, coverage, "
+                             "Monte Carlo rank interval, curated share, evidence date, data mode."),
+    dg.AssetSpec(["marts", "primary_scores"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+                 description="Each city's score on each primary indicator, long form."),
+    dg.AssetSpec(["marts", "secondary_scores"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+                 description="Each city's score on each secondary indicator, long form."),
+    dg.AssetSpec(["marts", "city_explanations"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+                 description="Each city's three strongest and three weakest indicators, in plain words."),
+    dg.AssetSpec(["marts", "rank_sensitivity"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+                 description="Leave-one-indicator-out ranks: which indicators move each city's rank most."),
+]
+
+
+@dg.multi_asset(
+    specs=SCORE_SPECS, pool=WAREHOUSE_POOL,
     check_specs=[
-        dg.AssetCheckSpec("one_row_per_city", asset=["marts", "city_ranking"],
-                          description="Every registered city has exactly one row."),
-        dg.AssetCheckSpec("scores_in_range", asset=["marts", "city_ranking"],
-                          description="Scores are within [0, 100]."),
-        dg.AssetCheckSpec("ranks_are_1_to_n", asset=["marts", "city_ranking"],
+        dg.AssetCheckSpec("one_row_per_city", asset=RANKING, description="Every registered city has exactly one row."),
+        dg.AssetCheckSpec("scores_in_range", asset=RANKING, description="Scores are within [0, 100]."),
+        dg.AssetCheckSpec("ranks_are_1_to_n", asset=RANKING,
                           description="Ranks of ranked cities form 1..N, ties sharing the best rank."),
+        dg.AssetCheckSpec("rank_interval_contains_rank", asset=RANKING,
+                          description="rank_p05 <= rank <= rank_p95 for every ranked city."),
     ],
-    description="One row per registered city: rank, score 0-100, primary scores, coverage, data mode.",
 )
-def city_ranking_asset(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
+def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
     framework = load_framework()
+    run_id = context.run.run_id
     with warehouse(warehouse_db) as con:
         facts = query(con, "SELECT * EXCLUDE (run_id) FROM marts.indicator_facts").cast(FACT_SCHEMA)
-        city_rows = query(con, "SELECT city_id, name_en FROM staging.cities")
-        _, ranking = city_ranking(facts, framework, city_rows, coverage_threshold=EVALUATION.coverage_threshold,
-                                  run_id=context.run.run_id)
-        replace_rows(con, "marts.city_ranking", ranking)
-    ranks = sorted(r for r in ranking["rank"].to_list() if r is not None)
+        city_rows = query(con, "SELECT city_id, name_en FROM staging.cities ORDER BY city_id")
+        evidence_dates = query(con, """
+            WITH hashes AS (SELECT DISTINCT city_id, unnest(evidence_sha256s) AS sha256 FROM marts.indicator_facts
+                            WHERE raw_value IS NOT NULL)
+            SELECT h.city_id, max(a.fetched_at)::DATE AS evidence_date FROM hashes h
+            JOIN raw.http_archive a USING (sha256) GROUP BY ALL
+            UNION ALL
+            SELECT city_id, max(citation_date) FROM staging.curated_evidence GROUP BY ALL""")
+        scored = score(facts, framework, city_rows.select("city_id"), coverage_threshold=EVALUATION.coverage_threshold,
+                       run_id=run_id, draws=EVALUATION.monte_carlo_draws, seed=EVALUATION.monte_carlo_seed)
+        kinds = facts.select("city_id", "indicator_id", "evidence_kind", "is_synthetic")
+        shares = scored.contributions.join(kinds, on=["city_id", "indicator_id"]).group_by("city_id").agg(
+            (pl.when(pl.col("evidence_kind") == "curated").then(pl.col("contribution")).otherwise(0.0).sum()
+             / pl.col("contribution").sum()).alias("curated_share"))
+        synthetic = facts.filter(pl.col("raw_value").is_not_null()).group_by("city_id").agg(
+            pl.col("is_synthetic").any())
+        any_synthetic = bool(synthetic["is_synthetic"].any()) if synthetic.height else False
+        ranking = (
+            city_rows.rename({"name_en": "city_name"})
+            .join(scored.ranking, on="city_id", how="left")
+            .join(shares, on="city_id", how="left")
+            .join(evidence_dates.group_by("city_id").agg(pl.col("evidence_date").max()), on="city_id", how="left")
+            .join(synthetic, on="city_id", how="left")
+            .with_columns(pl.col("is_synthetic").fill_null(False),
+                          pl.col("curated_share").fill_nan(None),
+                          pl.lit("demo" if any_synthetic else "live").alias("data_mode"))
+            .sort("rank", "city_id", nulls_last=True)
+        )
+        scored_cities = ranking.filter(pl.col("score").is_not_null())["city_id"].to_list()
+        explained = explanations(scored.contributions, scored.facts, framework, scored_cities)
+        with_run = pl.lit(run_id).alias("run_id")
+        replace_many(con, [
+            ("marts.city_ranking", ranking, None),
+            ("marts.primary_scores", scored.primary.with_columns(with_run), None),
+            ("marts.secondary_scores", scored.secondary.with_columns(with_run), None),
+            ("marts.city_explanations", explained.with_columns(with_run), None),
+            ("marts.rank_sensitivity", scored.sensitivity.with_columns(with_run), None),
+        ])
+    ranked = ranking.filter(pl.col("rank").is_not_null())
+    ranks = sorted(ranked["rank"].to_list())
     expected_ranks = [1 + sum(1 for other in ranks if other < r) for r in ranks]
-    scores = ranking["score"].drop_nulls()
-    top = ranking.filter(pl.col("rank").is_not_null()).head(10)
-    yield dg.MaterializeResult(metadata={
+    score_values = ranking["score"].drop_nulls()
+    top = ranked.head(10)
+    yield dg.MaterializeResult(asset_key=RANKING, metadata={
         "dagster/row_count": ranking.height,
-        "ranked": len(ranks),
-        "data_mode": ranking["data_mode"][0] if ranking.height else "none",
+        "ranked": ranked.height,
+        "below_coverage_threshold": ranking.filter(pl.col("below_coverage_threshold")).height,
+        "data_mode": "demo" if any_synthetic else "live",
+        "monte_carlo_draws": EVALUATION.monte_carlo_draws,
         "top": dg.MetadataValue.md(_markdown(top)),
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, str(t)) for n, t in
-                                                         RANKING_SCHEMA.items()]),
+        "dagster/column_lineage": _column_lineage(),
     })
-    yield dg.AssetCheckResult(check_name="one_row_per_city",
+    for key, frame in (("primary_scores", scored.primary), ("secondary_scores", scored.secondary),
+                       ("city_explanations", explained), ("rank_sensitivity", scored.sensitivity)):
+        yield dg.MaterializeResult(asset_key=["marts", key], metadata={"dagster/row_count": frame.height})
+    yield dg.AssetCheckResult(asset_key=RANKING, check_name="one_row_per_city",
                               passed=sorted(ranking["city_id"].to_list()) == sorted(c.id for c in REGISTRY.cities))
-    yield dg.AssetCheckResult(check_name="scores_in_range",
-                              passed=bool(scores.is_empty() or (scores.min() >= 0 and scores.max() <= 100)))
-    yield dg.AssetCheckResult(check_name="ranks_are_1_to_n", passed=ranks == expected_ranks,
+    yield dg.AssetCheckResult(asset_key=RANKING, check_name="scores_in_range",
+                              passed=bool(score_values.is_empty()
+                                          or (score_values.min() >= 0 and score_values.max() <= 100)))
+    yield dg.AssetCheckResult(asset_key=RANKING, check_name="ranks_are_1_to_n", passed=ranks == expected_ranks,
                               metadata={"ranked": len(ranks)})
+    outside = ranked.filter((pl.col("rank_p05") > pl.col("rank")) | (pl.col("rank_p95") < pl.col("rank")))
+    yield dg.AssetCheckResult(asset_key=RANKING, check_name="rank_interval_contains_rank", passed=outside.is_empty(),
+                              metadata={"outside": ", ".join(outside["city_id"].to_list()) or "none"})
+
+
+def _column_lineage() -> dg.TableColumnLineage:
+    facts_value = [dg.TableColumnDep(asset_key=FACTS, column_name="normalized_value")]
+    return dg.TableColumnLineage(deps_by_column={
+        "score": facts_value,
+        **{f"{p}_score": facts_value for p in ("process", "collaborative", "smart", "responsive")},
+        "coverage": [dg.TableColumnDep(asset_key=FACTS, column_name="raw_value")],
+        "curated_share": [dg.TableColumnDep(asset_key=FACTS, column_name="evidence_kind"), *facts_value],
+        "evidence_date": [dg.TableColumnDep(asset_key=FACTS, column_name="evidence_sha256s")],
+        "is_synthetic": [dg.TableColumnDep(asset_key=FACTS, column_name="is_synthetic")],
+    })
 
 
 def _markdown(frame: pl.DataFrame) -> str:
-    lines = ["| rank | city | score | coverage |", "|---:|---|---:|---:|"]
-    lines += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['coverage']:.2f} |"
-              for r in frame.iter_rows(named=True)]
+    lines = ["| rank | city | score | 90% rank interval | coverage |", "|---:|---|---:|---|---:|"]
+    lines += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['rank_p05']:.0f}-{r['rank_p95']:.0f} "
+              f"| {r['coverage']:.2f} |" for r in frame.iter_rows(named=True)]
     return "\n".join(lines)

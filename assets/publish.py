@@ -1,13 +1,13 @@
 """Publish the work database to the analysts' file in one atomic swap."""
 
-
 from pathlib import Path
 
 import dagster as dg
 
 from assets.config import SETTINGS
-from assets.marts import city_ranking_asset, indicator_facts
-from assets.reference import cities, value_mappings
+from assets.hotline_stats import hotline_stats
+from assets.marts import SCORE_SPECS, indicator_facts
+from assets.reference import cities, curated_evidence, value_mappings
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL
 from hotline_eval.warehouse import PUBLISHED_STORAGE_VERSION, publish
@@ -15,7 +15,8 @@ from hotline_eval.warehouse import PUBLISHED_STORAGE_VERSION, publish
 
 @dg.asset(
     name="analyst_warehouse", group_name="publish", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
-    deps=[city_ranking_asset, indicator_facts, staging_service_requests, cities, value_mappings],
+    deps=[*(spec.key for spec in SCORE_SPECS), indicator_facts, staging_service_requests, hotline_stats, cities,
+          value_mappings, curated_evidence],
     description="The DuckDB file analysts open (HOTLINE_EVAL_DUCKDB, default data/hotline_eval.duckdb): "
                 "a consistent copy of raw, staging and marts, swapped in atomically, readable by DuckDB 1.4+.",
 )

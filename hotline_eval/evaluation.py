@@ -20,6 +20,8 @@ class Evaluation(BaseModel):
     first_month: str = Field(pattern=r"^\d{4}-\d{2}$")
     coverage_threshold: float = Field(ge=0, le=1)
     unmapped_share_warn: float = Field(ge=0, le=1)
+    monte_carlo_draws: int = Field(ge=0, le=100_000)
+    monte_carlo_seed: int
 
 
 def load_evaluation(path: Path | str = DEFAULT_EVALUATION_FILE) -> Evaluation:

@@ -70,6 +70,31 @@ class DataAvailability(_Strict):
     _url = field_validator("evidence_url")(_check_url)
 
 
+AGGREGATE_METRICS = (
+    "calls_received", "calls_answered", "answer_rate", "cases_received", "cases_resolved", "resolution_rate",
+    "satisfaction_rate", "avg_wait_seconds", "avg_handle_seconds", "first_call_resolution_rate",
+)
+
+
+class MetricColumn(_Strict):
+    column: str  # the published column / row header
+    metric: Literal[AGGREGATE_METRICS]  # type: ignore[valid-type]
+    unit: str
+
+
+class AggregateTable(_Strict):
+    """How to read a published statistics table (CSV, XLSX, HTML or JSON records)."""
+
+    format: Literal["csv", "xlsx", "html", "json"]
+    path: str  # path on base_url (or a full URL on an allowed host) of the file or page
+    period_column: str
+    period_format: str  # strptime format of the period values, e.g. "%Y%m", "%Y-%m", "%Y"
+    metrics: list[MetricColumn] = Field(min_length=1)
+    html_table_index: int = 0  # which <table> on the page
+    sheet: str | None = None  # XLSX sheet name (first sheet when unset)
+    json_records_path: list[str] = Field(default_factory=list)  # keys leading to the list of records
+
+
 class Source(_Strict):
     """One data source. Fields not used by a kind stay unset; the kind's connector checks its own."""
 
@@ -88,6 +113,17 @@ class Source(_Strict):
     page_size: int = Field(default=1000, ge=1, le=50_000)
     coverage_note: str | None = None
     since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    table: AggregateTable | None = None
+    # feeds that publish no request id: the fields whose values identify a record
+    derive_id_from: list[str] = Field(default_factory=list)
+    # hosts the source's files are served from besides base_url (a CDN for CKAN resource downloads)
+    extra_hosts: list[str] = Field(default_factory=list)
+    # CKAN: regex picking the resource(s) for a year from their name or URL; {year} is filled in
+    resource_pattern: str | None = None
+    # published files whose charset the server does not declare (e.g. cp1252 CSVs)
+    encoding: str | None = None
+    # strptime formats tried before the common ones, for sources that write day-first dates
+    datetime_formats: list[str] = Field(default_factory=list)
 
     _urls = field_validator("base_url", "docs_url")(_check_url)
 
@@ -99,6 +135,8 @@ class Source(_Strict):
                 raise ValueError("a socrata source needs 'dataset' (the 4x4 id, e.g. erm2-nwe9)")
             if missing:
                 raise ValueError(f"a socrata source needs fields for {missing}")
+        if self.kind == "aggregate_table" and self.table is None:
+            raise ValueError("an aggregate_table source needs 'table' (format, path, period and metric columns)")
         return self
 
     @property
@@ -135,7 +173,8 @@ class City(_Strict):
     def hosts(self) -> frozenset[str]:
         """Every host this city's configuration names: the HTTP allow-list for its fetches."""
         urls = [p.url for p in self.portals] + [s.base_url for s in self.sources]
-        return frozenset(urlsplit(u).hostname or "" for u in urls)
+        extra = [h for s in self.sources for h in s.extra_hosts]
+        return frozenset([*(urlsplit(u).hostname or "" for u in urls), *extra])
 
 
 class Registry(_Strict):

@@ -52,6 +52,12 @@ def _table(name: str) -> str:
     return name
 
 
+def _column(name: str) -> str:
+    if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+        raise ValueError(f"not a column name: {name!r}")
+    return name
+
+
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run a query and return a polars frame (through Arrow)."""
     return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
@@ -63,27 +69,43 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     return replace_many(con, [(table, frame, where)])[table]
 
 
-def replace_many(con: duckdb.DuckDBPyConnection,
-                 writes: list[tuple[str, pl.DataFrame, Mapping[str, Any] | None]]) -> dict[str, int]:
-    """For each (table, frame, where): delete the rows matching ``where`` (all if None) and insert
-    ``frame``, all in ONE transaction. Readers see the old rows or the new ones, never a mix, and a
-    failure anywhere leaves every table as it was. Returns rows written per table."""
+class _Append:
+    """Marker for ``where``: insert only, delete nothing (logs)."""
+
+    def __repr__(self) -> str:
+        return "APPEND"
+
+
+APPEND: Any = _Append()
+
+Write = tuple[str, pl.DataFrame, Mapping[str, Any] | None] | tuple[str, pl.DataFrame, Mapping[str, Any] | None, str]
+
+
+def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[str, int]:
+    """For each (table, frame, where[, key]): delete the rows matching ``where`` (all if None,
+    none if APPEND) and insert ``frame``; with ``key``, delete only the matching rows whose key is
+    in ``frame`` (an upsert of changed records). All in ONE transaction: readers see the old rows or the new ones,
+    never a mix, and a failure anywhere leaves every table as it was. Returns rows per table."""
     written: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
-        for table, frame, where in writes:
+        for table, frame, where, *key in writes:
             target = _table(table)
-            conditions = " AND ".join(f'"{column}" = ?' for column in (where or {}))
-            delete = f"DELETE FROM {target}" + (f" WHERE {conditions}" if conditions else "")  # noqa: S608
-            con.execute(delete, list((where or {}).values())).fetchall()
+            arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
+            if where is not APPEND:
+                conditions = [f'"{column}" = ?' for column in (where or {})]
+                if key:
+                    column = _column(key[0])
+                    conditions.append(f'"{column}" IN (SELECT "{column}" FROM arrow_rows)')  # noqa: S608
+                clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+                con.execute(f"DELETE FROM {target}{clause}", list((where or {}).values())).fetchall()  # noqa: S608
             if frame.height:
-                arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
                 con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM arrow_rows").fetchall()  # noqa: S608
             written[table] = written.get(table, 0) + frame.height
         con.execute("COMMIT").fetchall()
     except (duckdb.Error, pl.exceptions.PolarsError) as exc:
         con.execute("ROLLBACK").fetchall()
-        raise WarehouseError(f"writing {', '.join(w[0] for w in writes)} failed and was rolled back "
+        raise WarehouseError(f"writing {', '.join(sorted({w[0] for w in writes}))} failed and was rolled back "
                              f"(previous rows kept): {exc}") from None
     return written
 

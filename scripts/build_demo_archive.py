@@ -1,9 +1,11 @@
 """Build the bundled demo archive (snapshots/demo/) in replay format.
 
-Every response is written in the real format of its source (Socrata SODA JSON: string values,
-floating local timestamps, absent keys for nulls, ``:id``/``:updated_at`` system fields) but with
-invented values, and every archive entry says ``is_synthetic: true``. The requests are built with
-the connectors' own query builders, so replay serves exactly what live mode would ask for.
+Every response is written in the real format of its source (Socrata SODA JSON with string values,
+floating local timestamps, absent keys for nulls and ``:id``/``:updated_at`` system fields; CKAN
+Action API envelopes and ';'-separated CSV downloads; Opendatasoft v2.1 record pages; statistics
+tables as CSV or HTML) but with invented values, and every archive entry says
+``is_synthetic: true``. Requests are built with the connectors' own query builders, so replay
+serves exactly what live mode would ask for.
 
 Deterministic: the same registry and seed give the same bytes. Run it after changing the registry
 or a connector's queries:  python scripts/build_demo_archive.py
@@ -11,6 +13,10 @@ or a connector's queries:  python scripts/build_demo_archive.py
 
 from __future__ import annotations
 
+import argparse
+import csv
+import hashlib
+import io
 import json
 import random
 import shutil
@@ -18,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hotline_eval.archive import Archive, make_response
 from hotline_eval.registry import City, Source, load_registry
 from hotline_eval.settings import DEMO_ARCHIVE
-from hotline_eval.sources import socrata
+from hotline_eval.sources import ckan, opendatasoft, socrata
+from hotline_eval.sources.aggregate import table_url
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")
@@ -35,15 +43,16 @@ NOTE = "invented demo data in the source's real format (hotline_eval demo archiv
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Published values a source uses (from its real data), which the demo draws from."""
+    """Published values a source uses (taken from its real data), which the demo draws from."""
 
     open_statuses: tuple[str, ...]
-    closed_status: str
+    closed_status: str | None
     cancelled_status: str | None
     channels: tuple[str, ...]
     categories: tuple[str, ...]
     agencies: tuple[str, ...]
     districts: tuple[str, ...]
+    timestamp_format: str = "%Y-%m-%dT%H:%M:%S.000"
 
 
 VOCABULARIES = {
@@ -63,16 +72,31 @@ VOCABULARIES = {
         agencies=("Recology_Abandoned", "DPW Ops Queue", "PUC Sewer Ops", "SFMTA - Parking Enforcement Queue",
                   "Graffiti Public Queue"),
         districts=tuple(str(n) for n in range(1, 12))),
-    "chicago_311_socrata": Vocabulary(
-        open_statuses=("Open",), closed_status="Completed", cancelled_status="Canceled",
-        channels=("Phone Call", "Internet", "Mobile Device", "spot-open311-Chicago+Works", "Alderman's Office"),
-        categories=("311 INFORMATION ONLY CALL", "Street Light Out Complaint", "Pothole in Street",
-                    "Graffiti Removal", "Rodent Baiting/Rat Complaint", "Abandoned Vehicle Complaint",
-                    "Tree Debris", "Snow Removal"),
-        agencies=("311 City Services", "CDOT - Department of Transportation", "Streets and Sanitation",
-                  "Department of Buildings"),
-        districts=tuple(str(n) for n in range(1, 51))),
+    "toronto_311_ckan": Vocabulary(
+        open_statuses=("Initiated", "In-progress", "New"), closed_status="Completed", cancelled_status="Cancelled",
+        channels=(), categories=("Residential: Bin: Repair or Replace Lid", "Road - Pot hole", "Graffiti",
+                                 "Noise", "Sewer Service Line-Blocked", "Tree Maintenance"),
+        agencies=("Solid Waste Management Services", "Transportation Services", "Toronto Water",
+                  "Municipal Licensing & Standards", "Urban Forestry"),
+        districts=("Beaches-East York (19)", "Toronto-Danforth (14)", "Davenport (9)", "Spadina-Fort York (10)",
+                   "Etobicoke North (1)", "Scarborough-Rouge Park (25)"),
+        timestamp_format="%Y-%m-%d %H:%M:%S"),
+    "paris_dansmarue_ods": Vocabulary(
+        open_statuses=(), closed_status=None, cancelled_status=None, channels=(),
+        categories=("Propreté", "Graffitis, tags, affiches et autocollants", "Objets abandonnés",
+                    "Voirie et espace public", "Éclairage / Électricité", "Eau"),
+        agencies=("Services de la Ville de Paris", "Ramasseur de déchets", "Prestataire"),
+        districts=tuple(str(n) for n in range(1, 21)), timestamp_format="%Y-%m-%d"),
+    "buenos_aires_suaci_ckan": Vocabulary(
+        open_statuses=("Abierto", "En proceso"), closed_status="Cerrado", cancelled_status="Anulado",
+        channels=("App BA 147", "Teléfono", "Web", "Redes Sociales", "Presencial"),
+        categories=("LIMPIEZA Y RECOLECCIÓN", "ALUMBRADO", "CALLES Y VEREDAS", "ARBOLADO Y ESPACIOS VERDES",
+                    "TRÁNSITO", "MEDIO AMBIENTE"),
+        agencies=(), districts=tuple(f"COMUNA {n}" for n in range(1, 16)), timestamp_format="%Y-%m-%d %H:%M:%S"),
 }
+CENTRES = {"new_york": (40.7128, -74.0060), "san_francisco": (37.7749, -122.4194),
+           "toronto": (43.6532, -79.3832), "paris": (48.8566, 2.3522), "buenos_aires": (-34.6037, -58.3816),
+           "sao_paulo": (-23.5505, -46.6333)}
 
 
 @dataclass(frozen=True)
@@ -84,103 +108,235 @@ class CityProfile:
     open_share: float
 
 
+@dataclass
+class Invented:
+    """One invented request, before it is written in a source's format."""
+
+    number: int
+    created: datetime  # local, naive
+    closed: datetime | None
+    status: str | None
+    category: str
+    channel: str | None
+    agency: str | None
+    district: str
+    latitude: float | None
+    longitude: float | None
+
+
 def profile_for(city: City, rng: random.Random) -> CityProfile:
     scale = max(0.15, min(1.6, city.population.value / 5_000_000))
-    return CityProfile(
-        requests_per_month=int(700 * scale) + rng.randint(0, 80),
-        median_close_hours=rng.uniform(10, 140),
-        open_share=rng.uniform(0.03, 0.2),
-    )
+    return CityProfile(requests_per_month=int(700 * scale) + rng.randint(0, 80),
+                       median_close_hours=rng.uniform(10, 140), open_share=rng.uniform(0.03, 0.2))
 
 
-def _local(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.000")
-
-
-def socrata_records(city: City, source: Source, month: str, profile: CityProfile,
-                    rng: random.Random) -> list[dict[str, object]]:
-    vocab = VOCABULARIES[source.id]
-    fields = source.fields
-    zone = ZoneInfo(city.timezone)
+def invent(city: City, vocab: Vocabulary, month: str, profile: CityProfile, rng: random.Random) -> list[Invented]:
     year, mon = (int(p) for p in month.split("-"))
     start = datetime(year, mon, 1)
-    days = ((datetime(year + (mon == 12), mon % 12 + 1, 1)) - start).days
-    records = []
-    base_id = 60_000_000 + year * 10_000 + mon * 500
+    days = (datetime(year + (mon == 12), mon % 12 + 1, 1) - start).days
+    centre = CENTRES.get(city.id, (0.0, 0.0))
+    out = []
     for i in range(profile.requests_per_month):
         created = start + timedelta(seconds=rng.randrange(days * 86_400))
-        record: dict[str, object] = {
-            ":id": f"row-{rng.getrandbits(40):010x}",
-            ":created_at": (created.replace(tzinfo=zone).astimezone(UTC) + timedelta(minutes=5)).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            fields["request_id"]: str(base_id * 10 + i) if source.id != "chicago_311_socrata"
-            else f"SR{year % 100:02d}-{base_id + i:08d}",
-            fields["created_at"]: _local(created),
-            fields["category"]: rng.choice(vocab.categories),
-            fields["channel"]: rng.choices(vocab.channels, weights=range(len(vocab.channels), 0, -1))[0],
-            fields["agency"]: rng.choice(vocab.agencies),
-        }
-        if "district" in fields:
-            record[fields["district"]] = rng.choice(vocab.districts)
-        if rng.random() > 0.04:  # some records carry no location, as real feeds do
-            record[fields["latitude"]] = f"{city_lat(city) + rng.gauss(0, 0.05):.9f}"
-            record[fields["longitude"]] = f"{city_lon(city) + rng.gauss(0, 0.05):.9f}"
-        is_open = rng.random() < profile.open_share
-        hours = rng.lognormvariate(0, 1.1) * profile.median_close_hours
-        closed = created + timedelta(hours=hours)
-        if is_open or closed > datetime(2025, 1, 10):
-            record[fields["status"]] = rng.choice(vocab.open_statuses)
+        closed = created + timedelta(hours=rng.lognormvariate(0, 1.1) * profile.median_close_hours)
+        still_open = rng.random() < profile.open_share or closed > datetime(2025, 1, 10)
+        if vocab.closed_status is None:
+            status, closed = None, None
+        elif still_open:
+            status, closed = rng.choice(vocab.open_statuses), None
         else:
-            cancelled = vocab.cancelled_status and rng.random() < 0.02
-            record[fields["status"]] = vocab.cancelled_status if cancelled else vocab.closed_status
-            record[fields["closed_at"]] = _local(closed)
-            if "resolution" in fields and rng.random() < 0.8:
-                record[fields["resolution"]] = "The agency responded to the request and closed it."
-        updated = max(created, closed if fields["closed_at"] in record else created)
-        record[":updated_at"] = (updated.replace(tzinfo=zone).astimezone(UTC) + timedelta(minutes=7)).isoformat(
-            timespec="milliseconds").replace("+00:00", "Z")
-        records.append(record)
-    # real-world quirks, a few of each, so the demo exercises the same paths live data does
-    if len(records) > 20:
-        records[3][fields["closed_at"]] = "1900-01-01T00:00:00.000"
-        records[3][fields["status"]] = vocab.closed_status
-        created5 = datetime.strptime(str(records[5][fields["created_at"]]), "%Y-%m-%dT%H:%M:%S.000")
-        records[5][fields["closed_at"]] = _local(created5 - timedelta(hours=2))
-        records[5][fields["status"]] = vocab.closed_status
-    records.sort(key=lambda r: str(r[":id"]))
-    return records
-
-
-CENTRES = {"new_york": (40.7128, -74.0060), "san_francisco": (37.7749, -122.4194), "chicago": (41.8781, -87.6298)}
-
-
-def city_lat(city: City) -> float:
-    return CENTRES.get(city.id, (0.0, 0.0))[0]
-
-
-def city_lon(city: City) -> float:
-    return CENTRES.get(city.id, (0.0, 0.0))[1]
-
-
-def write_socrata(archive: Archive, city: City, source: Source, month: str, records: list[dict]) -> int:
-    where = socrata.month_where(source, month)
-    pages = [records[i:i + source.page_size] for i in range(0, len(records), source.page_size)]
-    if not pages or len(pages[-1]) == source.page_size:
-        pages.append([])  # the connector stops at the first short page, so an exact multiple needs an empty one
-    for number, page in enumerate(pages):
-        body = json.dumps(page, ensure_ascii=False, indent=1).encode("utf-8")
-        fields = sorted({k for r in page for k in r})
-        archive.store(make_response(
-            "GET", socrata.resource_url(source), socrata.page_params(source, where, number), 200,
-            {"Content-Type": "application/json;charset=utf-8", "X-SODA2-Fields": json.dumps(fields)},
-            body, is_synthetic=True, note=NOTE, fetched_at=FETCHED_AT,
+            cancelled = vocab.cancelled_status is not None and rng.random() < 0.02
+            status = vocab.cancelled_status if cancelled else vocab.closed_status
+        located = rng.random() > 0.04  # some records carry no location, as real feeds do
+        out.append(Invented(
+            number=i, created=created, closed=closed, status=status, category=rng.choice(vocab.categories),
+            channel=rng.choices(vocab.channels, weights=range(len(vocab.channels), 0, -1))[0]
+            if vocab.channels else None,
+            agency=rng.choice(vocab.agencies) if vocab.agencies else None, district=rng.choice(vocab.districts),
+            latitude=centre[0] + rng.gauss(0, 0.05) if located else None,
+            longitude=centre[1] + rng.gauss(0, 0.05) if located else None,
         ))
+    # real-world quirks, a few of each, so the demo exercises the same paths live data does
+    if len(out) > 20 and vocab.closed_status:
+        out[3].closed, out[3].status = datetime(1900, 1, 1), vocab.closed_status  # placeholder date
+        out[5].closed, out[5].status = out[5].created - timedelta(hours=2), vocab.closed_status  # before created
+    return out
+
+
+def put(record: dict[str, Any], spec: str | None, value: Any) -> None:
+    """Write ``value`` under a field spec: plain, ``a.b`` (nested object) or ``a+b`` (date + time)."""
+    if spec is None or value is None:
+        return
+    if "+" in spec:
+        date_field, time_field = (p.strip() for p in spec.split("+", 1))
+        record[date_field], record[time_field] = value.split(" ", 1)
+    elif "." in spec:
+        outer, inner = spec.split(".", 1)
+        record.setdefault(outer, {})[inner] = value
+    else:
+        record[spec] = value
+
+
+def to_record(item: Invented, source: Source, vocab: Vocabulary, request_id: str | None) -> dict[str, Any]:
+    fields = source.fields
+    record: dict[str, Any] = {}
+    put(record, fields.get("request_id"), request_id)
+    put(record, fields.get("created_at"), item.created.strftime(vocab.timestamp_format))
+    put(record, fields.get("closed_at"), item.closed.strftime(vocab.timestamp_format) if item.closed else None)
+    put(record, fields.get("status"), item.status)
+    last_change = max(item.created, item.closed or item.created) + timedelta(minutes=7)
+    put(record, fields.get("updated_at"), last_change.strftime(vocab.timestamp_format))
+    put(record, fields.get("category"), item.category)
+    put(record, fields.get("channel"), item.channel)
+    put(record, fields.get("agency"), item.agency)
+    put(record, fields.get("district"), item.district)
+    as_text = source.kind != "opendatasoft"  # SODA and CSV publish text; Opendatasoft publishes numbers
+    for name, value in (("latitude", item.latitude), ("longitude", item.longitude)):
+        if value is not None:
+            put(record, fields.get(name), f"{value:.9f}" if as_text else round(value, 6))
+    return record
+
+
+def store(archive: Archive, url: str, params: dict | None, body: bytes, content_type: str,
+          headers: dict[str, str] | None = None) -> None:
+    archive.store(make_response("GET", url, params, 200, {"Content-Type": content_type, **(headers or {})}, body,
+                                is_synthetic=True, note=NOTE, fetched_at=FETCHED_AT))
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def pages_of(records: list, size: int) -> list[list]:
+    pages = [records[i:i + size] for i in range(0, len(records), size)]
+    if not pages or len(pages[-1]) == size:
+        pages.append([])  # connectors stop at the first short page; an exact multiple needs an empty one
+    return pages
+
+
+def write_socrata(archive: Archive, city: City, source: Source, month: str, items: list[Invented]) -> int:
+    vocab = VOCABULARIES[source.id]
+    zone = ZoneInfo(city.timezone)
+    year, mon = (int(p) for p in month.split("-"))
+    records = []
+    for item in items:
+        record = to_record(item, source, vocab, str(60_000_000 + year * 10_000 + mon * 500 + item.number))
+        last = max(item.created, item.closed or item.created)
+        record[":id"] = "row-" + hashlib.sha1(f"{source.id} {month} {item.number}".encode()).hexdigest()[:10]
+        record[":created_at"] = (item.created.replace(tzinfo=zone).astimezone(UTC) + timedelta(minutes=5)).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        record[":updated_at"] = (last.replace(tzinfo=zone).astimezone(UTC) + timedelta(minutes=7)).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        if item.closed and "resolution" in source.fields:
+            record[source.fields["resolution"]] = "The agency responded to the request and closed it."
+        records.append(record)
+    records.sort(key=lambda r: r[":id"])
+    where = socrata.month_where(source, month)
+    pages = pages_of(records, source.page_size)
+    for number, page in enumerate(pages):
+        store(archive, socrata.resource_url(source), socrata.page_params(source, where, number), _json(page),
+              "application/json;charset=utf-8", {"X-SODA2-Fields": json.dumps(sorted({k for r in page for k in r}))})
     return len(pages)
 
 
-def main() -> None:
-    import argparse
+def write_ckan(archive: Archive, city: City, source: Source, items: list[Invented]) -> int:
+    """One 2024 resource holding every demo month: in the DataStore (paged) or as a CSV download."""
+    vocab = VOCABULARIES[source.id]
+    records = [to_record(item, source, vocab, None if "request_id" not in source.fields
+                         else f"{1_000_000 + i}/24") for i, item in enumerate(items)]
+    if source.derive_id_from:  # id-less feeds publish the identifying columns too
+        for record in records:
+            for name in source.derive_id_from:
+                record.setdefault(name, "")
+    datastore = not source.extra_hosts
+    resource = {"id": f"{source.id}-2024", "name": f"{source.dataset}-2024", "format": "CSV",
+                "datastore_active": datastore, "last_modified": "2025-01-10T04:00:00.000000",
+                "url": f"https://{(source.extra_hosts or [source.host])[0]}/datasets/{source.dataset}/2024.csv"}
+    package = {"id": f"{source.dataset}-id", "name": source.dataset, "title": source.dataset,
+               "metadata_modified": "2025-01-10T04:00:00.000000", "num_resources": 1, "resources": [resource]}
+    envelope = {"help": f"{ckan.action_url(source, 'help_show')}?name=package_show", "success": True}
+    store(archive, ckan.action_url(source, "package_show"), {"id": source.dataset},
+          _json({**envelope, "result": package}), "application/json;charset=utf-8")
+    if not datastore:
+        columns = sorted({k for r in records for k in r})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, delimiter=";", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        store(archive, resource["url"], None, text.getvalue().encode("utf-8"), "text/csv")
+        return 1
+    numbered = [{"_id": i + 1, **r} for i, r in enumerate(records)]
+    pages = pages_of(numbered, source.page_size)
+    for index, page in enumerate(pages):
+        params = {"resource_id": resource["id"], "limit": source.page_size, "offset": index * source.page_size,
+                  "sort": "_id"}
+        result = {"resource_id": resource["id"], "records": page, "total": len(numbered),
+                  "fields": [{"id": c, "type": "text"} for c in page[0]] if page else [],
+                  "_links": {"start": f"/api/3/action/datastore_search?resource_id={resource['id']}"}}
+        store(archive, ckan.action_url(source, "datastore_search"), params, _json({**envelope, "result": result}),
+              "application/json;charset=utf-8")
+    return len(pages)
 
+
+def write_opendatasoft(archive: Archive, source: Source, month: str, items: list[Invented]) -> int:
+    vocab = VOCABULARIES[source.id]
+    records = [to_record(item, source, vocab, f"G{month.replace('-', '')}{item.number:05d}") for item in items]
+    records.sort(key=lambda r: r[source.fields["request_id"]])
+    where = opendatasoft.month_where(source, month)
+    limit = min(source.page_size, opendatasoft.MAX_LIMIT)
+    pages = pages_of(records, limit)
+    for number, page in enumerate(pages):
+        params = {"where": where, "order_by": source.fields["request_id"], "limit": limit, "offset": number * limit}
+        store(archive, f"{opendatasoft.dataset_url(source)}/records", params,
+              _json({"total_count": len(records), "results": page}), "application/json; charset=utf-8")
+        if (number + 1) * limit >= len(records):
+            return number + 1
+    return len(pages)
+
+
+def write_aggregate(archive: Archive, source: Source, rng: random.Random) -> int:
+    """A statistics table in the source's published layout: its period column and metric columns."""
+    table = source.table
+    assert table is not None
+    periods = [datetime(2024, m, 1) for m in range(1, 13)] if "%m" in table.period_format else \
+        [datetime(y, 1, 1) for y in (2022, 2023, 2024)]
+    base = rng.uniform(0.3, 3.0)
+    rows = []
+    for period in periods:
+        row = {table.period_column: period.strftime(table.period_format)}
+        for metric in table.metrics:
+            if metric.metric.endswith("_rate"):
+                value = f"{rng.uniform(82, 99.5):.1f}"
+            elif metric.metric.endswith("_seconds"):
+                value = str(rng.randint(8, 90))
+            else:
+                scale = 150_000 if "%m" in table.period_format else 1_800_000
+                value = f"{int(base * rng.uniform(0.9, 1.1) * scale):,}"
+            row[metric.column] = value
+        rows.append(row)
+    if table.format == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        body, content_type = text.getvalue().encode(source.encoding or "utf-8"), "text/csv"
+    elif table.format == "json":
+        data: Any = rows
+        for key in reversed(table.json_records_path):
+            data = {key: data}
+        body, content_type = _json(data), "application/json; charset=utf-8"
+    else:
+        header = "".join(f"<th>{c}</th>" for c in rows[0])
+        cells = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for r in rows)
+        filler = "<table class='layout'><tr><td>menu</td></tr></table>" * table.html_table_index
+        html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{source.id}</title></head><body>"
+                f"{filler}<table><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table></body></html>")
+        body, content_type = html.encode("utf-8"), "text/html; charset=utf-8"
+    store(archive, table_url(source), None, body, content_type)
+    return 1
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description="Build the demo archive in replay format.")
     parser.add_argument("--out", type=Path, default=DEMO_ARCHIVE, help=f"target directory (default {DEMO_ARCHIVE})")
     target = parser.parse_args().out
@@ -189,18 +345,30 @@ def main() -> None:
         shutil.rmtree(target)
     archive = Archive(target)
     rng = random.Random(SEED)
-    manifest: dict[str, object] = {"is_synthetic": True, "note": NOTE, "months": list(DEMO_MONTHS),
-                                   "request_partitions": {}}
+    partitions: dict[str, list[str]] = {}
     for city in registry.cities:
         profile = profile_for(city, rng)
         for source in city.sources:
-            if source.kind != "socrata" or source.id not in VOCABULARIES:
+            if source.kind == "aggregate_table":
+                write_aggregate(archive, source, rng)
+                print(f"{city.id:15} {source.id:30} statistics table ({source.table.format})")
                 continue
-            for month in DEMO_MONTHS:
-                records = socrata_records(city, source, month, profile, rng)
-                pages = write_socrata(archive, city, source, month, records)
-                print(f"{city.id:15} {source.id:22} {month}: {len(records):5} records, {pages} pages")
-            manifest["request_partitions"].setdefault(city.id, list(DEMO_MONTHS))
+            if source.id not in VOCABULARIES:
+                continue
+            by_month = {month: invent(city, VOCABULARIES[source.id], month, profile, rng) for month in DEMO_MONTHS}
+            if source.kind == "ckan":
+                pages = write_ckan(archive, city, source, [i for items in by_month.values() for i in items])
+                print(f"{city.id:15} {source.id:30} {sum(map(len, by_month.values())):5} records, {pages} pages")
+            for month, items in by_month.items():
+                if source.kind == "socrata":
+                    pages = write_socrata(archive, city, source, month, items)
+                elif source.kind == "opendatasoft":
+                    pages = write_opendatasoft(archive, source, month, items)
+                else:
+                    continue
+                print(f"{city.id:15} {source.id:30} {month}: {len(items):5} records, {pages} pages")
+            partitions[city.id] = list(DEMO_MONTHS)
+    manifest = {"is_synthetic": True, "note": NOTE, "months": list(DEMO_MONTHS), "request_partitions": partitions}
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 

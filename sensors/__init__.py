@@ -3,19 +3,20 @@
 
 import dagster as dg
 
+from assets.hotline_stats import hotline_stats
 from assets.partitions import partition_key
-from assets.requests import CITY_MONTHS
+from assets.requests import CITY_MONTHS, raw_service_request_records, staging_service_requests
 
 # request-level partitions and their staging, then everything downstream
 ingest_job = dg.define_asset_job(
     "refresh_requests",
-    selection=dg.AssetSelection.groups("ingest", "staging"),
+    selection=dg.AssetSelection.assets(raw_service_request_records, staging_service_requests),
     description="Fetch and stage one city-month of request-level data.",
 )
 score_job = dg.define_asset_job(
     "score_and_publish",
-    selection=dg.AssetSelection.groups("reference", "marts", "publish"),
-    description="Recompute indicator facts and the ranking from staging, then publish the analyst file.",
+    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(hotline_stats),
+    description="Refresh published statistics, recompute indicator facts and the ranking, publish the analyst file.",
 )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,40 @@ def reject_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=REJECT_SCHEMA)
 
 
+def field_getter(spec: str) -> Callable[[dict[str, Any]], str | None]:
+    """Read a source field by its spec: ``name``; ``a.b`` for a key inside an object (Opendatasoft's
+    ``geo_point_2d.lat``); ``a+b`` for parts published apart and joined with a space (a date and a
+    time column)."""
+    if "+" in spec:
+        getters = [field_getter(part.strip()) for part in spec.split("+")]
+
+        def joined(record: dict[str, Any]) -> str | None:
+            parts = [v for g in getters if (v := g(record)) not in (None, "")]
+            return " ".join(parts) if parts else None
+
+        return joined
+    if "." in spec and not spec.startswith(":"):
+        outer, inner = spec.split(".", 1)
+
+        def nested(record: dict[str, Any]) -> str | None:
+            value = record.get(outer)
+            if isinstance(value, str) and value.startswith("{"):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    return None
+            return as_text(value.get(inner)) if isinstance(value, dict) else None
+
+        return nested
+    return lambda record: as_text(record.get(spec))
+
+
+def derived_request_id(record: dict[str, Any], id_fields: Sequence[str]) -> str:
+    """A stable id for feeds that publish none: a hash of the identifying fields' values."""
+    payload = "\x1f".join(as_text(record.get(f)) or "" for f in id_fields)
+    return "h" + hashlib.sha1(payload.encode("utf-8")).hexdigest()[:20]
+
+
 def records_to_raw(
     pages: Iterable[Page],
     fields: Mapping[str, str],
@@ -99,21 +134,29 @@ def records_to_raw(
     source_id: str,
     partition_month: str,
     updated_system_field: str | None = None,
+    derive_id_from: Sequence[str] = (),
 ) -> RawBatch:
     """Pick the mapped fields out of every record, column by column; reject what is not a record
-    or has no id; keep one version per request id (the latest update, then the latest page)."""
+    or has no id; keep one version per request id (the latest update, then the latest page).
+
+    A feed without ids (``derive_id_from`` set) gets a hash of those fields; identical records in
+    one partition then get ``#2``, ``#3``... so each is counted once, as published."""
     pages = list(pages)
     columns: dict[str, list[Any]] = {c: [] for c in RAW_SCHEMA}
     rejects: list[dict[str, Any]] = []
     fields_seen: set[str] = set()
-    id_field = fields["request_id"]
+    getters = {raw: field_getter(fields[f]) for f, raw in RAW_COLUMNS.items() if f in fields}
+    if "request_id" not in fields and not derive_id_from:
+        raise ValueError(f"{source_id}: no request_id field and no fields to derive one from")
+    updated = field_getter(updated_system_field) if updated_system_field else None
+    occurrences: dict[str, int] = {}
     for page in pages:
         good = []
         for record in page.records:
             if not isinstance(record, dict):
                 reason = f"record is a {type(record).__name__}, not an object"
-            elif as_text(record.get(id_field)) in (None, ""):
-                reason = f"missing request id field {id_field!r}"
+            elif "request_id" in fields and getters["request_id"](record) in (None, ""):
+                reason = f"missing request id field {fields['request_id']!r}"
             else:
                 good.append(record)
                 continue
@@ -125,11 +168,16 @@ def records_to_raw(
         for record in good:
             fields_seen.update(record)
         n = len(good)
-        for staging_field, raw_column in RAW_COLUMNS.items():
-            source_field = fields.get(staging_field)
-            columns[raw_column].extend([as_text(r.get(source_field)) for r in good] if source_field else [None] * n)
-        columns["source_updated_at"].extend(
-            [as_text(r.get(updated_system_field)) for r in good] if updated_system_field else [None] * n)
+        for raw_column in RAW_COLUMNS.values():
+            getter = getters.get(raw_column)
+            columns[raw_column].extend([getter(r) for r in good] if getter else [None] * n)
+        if "request_id" not in fields:
+            ids = columns["request_id"]
+            for i, record in enumerate(good, start=len(ids) - n):
+                base = derived_request_id(record, derive_id_from)
+                occurrences[base] = occurrences.get(base, 0) + 1
+                ids[i] = base if occurrences[base] == 1 else f"{base}#{occurrences[base]}"
+        columns["source_updated_at"].extend([updated(r) for r in good] if updated else [None] * n)
         columns["page_number"].extend([page.number] * n)
         columns["sha256"].extend([page.response.sha256] * n)
         columns["is_synthetic"].extend([page.response.is_synthetic] * n)

@@ -8,6 +8,7 @@ Floating timestamps (no zone) are the city's local time; the staging transform c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -19,6 +20,7 @@ from hotline_eval.sources.common import Page, RawBatch, records_to_raw
 SYSTEM_ID = ":id"
 SYSTEM_UPDATED = ":updated_at"
 MAX_PAGES = 100_000
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?$")
 
 
 def resource_url(source: Source) -> str:
@@ -67,10 +69,16 @@ def fetch_pages(client: HttpClient, source: Source, where: str, *, app_token: st
     raise SourceFormatError(f"{url}: more than {MAX_PAGES} pages for {where!r}")
 
 
-def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *,
-                app_token: str | None = None) -> RawBatch:
-    """All records created in ``month`` (local time), as raw rows. Any fetch error propagates:
-    nothing of a partial partition is returned."""
-    pages = list(fetch_pages(client, source, month_where(source, month), app_token=app_token))
+def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *, timezone: str = "",
+                app_token: str | None = None, since: str | None = None) -> RawBatch:
+    """Records created in ``month`` (local time), as raw rows; with ``since`` (a ``:updated_at``
+    stamp), only those changed after it. Any fetch error propagates: nothing partial is returned."""
+    del timezone  # the window is in floating local time, as the data is
+    where = month_where(source, month)
+    if since is not None:
+        if not STAMP.match(since):
+            raise ValueError(f"not a Socrata :updated_at stamp: {since!r}")
+        where += f" AND {SYSTEM_UPDATED} > '{since}'"
+    pages = list(fetch_pages(client, source, where, app_token=app_token))
     return records_to_raw(pages, source.fields, city_id=city_id, source_id=source.id, partition_month=month,
                           updated_system_field=SYSTEM_UPDATED)

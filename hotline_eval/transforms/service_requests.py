@@ -1,29 +1,20 @@
 """raw.service_request_records -> staging.service_requests, in polars, column-wise.
 
-Times become UTC: a stamp with an offset keeps it; a floating stamp (Socrata, CSV exports) is the
-city's local time and is localized with its IANA zone, DST included. In the spring-forward gap a
-local time does not exist; it is read as the instant the clocks jumped to, and flagged.
+Times become UTC (see hotline_eval.timeparse); dates that cannot be real are flagged or rejected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from hotline_eval.mappings import apply_mapping
 from hotline_eval.sources.common import REJECT_SCHEMA
+from hotline_eval.timeparse import blank_to_null as _blank_to_null
+from hotline_eval.timeparse import parse_timestamp
 
-NAIVE_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%.f",  # Socrata floating timestamp: 2024-01-15T08:30:00.000
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S%.f",  # CKAN / Boston: 2022-01-04 14:19:18.623
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M",
-    "%m/%d/%Y %I:%M:%S %p",  # NYC web CSV export: 02/28/2023 11:58:01 PM
-    "%Y-%m-%d",
-)
-AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%SZ")
 # dates before this are placeholders (1900-01-01, 1970-01-01), not events
 PLACEHOLDER_BEFORE_YEAR = 1995
 
@@ -41,38 +32,16 @@ class StagedBatch:
     stats: dict[str, object] = field(default_factory=dict)
 
 
-def _blank_to_null(column: str) -> pl.Expr:
-    text = pl.col(column).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
-
-
-def parse_timestamp(column: str, timezone: str) -> tuple[pl.Expr, pl.Expr]:
-    """(UTC timestamp, was-in-DST-gap flag) for a text column of published timestamps."""
-    text = _blank_to_null(column)
-    aware = pl.coalesce(
-        [text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in AWARE_FORMATS]
-    )
-    naive = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
-    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-    # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
-    in_gap = (
-        naive.dt.offset_by("1h").dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        - pl.duration(hours=1)
-    )
-    gap = naive.is_not_null() & local.is_null()
-    utc = pl.coalesce(aware, local.dt.convert_time_zone("UTC"), in_gap.dt.convert_time_zone("UTC"))
-    return utc, gap
-
-
 def _coordinate(column: str, low: float, high: float) -> pl.Expr:
     value = _blank_to_null(column).cast(pl.Float64, strict=False)
     return pl.when(value.is_between(low, high)).then(value).otherwise(None)
 
 
-def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame) -> StagedBatch:
+def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
+                   datetime_formats: Sequence[str] = ()) -> StagedBatch:
     """Type, convert and map raw rows. Rows without a usable creation time go to rejects with the reason."""
-    created, created_gap = parse_timestamp("created_raw", timezone)
-    closed, closed_gap = parse_timestamp("closed_raw", timezone)
+    created, created_gap = parse_timestamp("created_raw", timezone, datetime_formats)
+    closed, closed_gap = parse_timestamp("closed_raw", timezone, datetime_formats)
     lat = _coordinate("latitude_raw", -90, 90)
     lon = _coordinate("longitude_raw", -180, 180)
     frame = raw.with_columns(

@@ -93,3 +93,39 @@ COMMENT ON COLUMN raw.rejects.record IS 'The raw values of the rejected record';
 COMMENT ON COLUMN raw.rejects.sha256 IS 'sha256 of the archived response it came from';
 COMMENT ON COLUMN raw.rejects.is_synthetic IS 'True when the record comes from invented demo data';
 COMMENT ON COLUMN raw.rejects.stage IS 'Where the record was rejected: fetch (not a record, no id) or stage (dates)';
+
+CREATE TABLE IF NOT EXISTS raw.fetch_log (
+    source_id VARCHAR NOT NULL,
+    city_id VARCHAR NOT NULL,
+    partition_key VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    status VARCHAR NOT NULL,
+    refresh VARCHAR NOT NULL,
+    rows_landed BIGINT NOT NULL,
+    pages INTEGER NOT NULL,
+    error VARCHAR
+);
+COMMENT ON TABLE raw.fetch_log IS 'One row per fetch attempt of a source partition: succeeded or failed, and why; a failed fetch writes nothing else';
+COMMENT ON COLUMN raw.fetch_log.source_id IS 'Registry source id';
+COMMENT ON COLUMN raw.fetch_log.city_id IS 'Registry city id';
+COMMENT ON COLUMN raw.fetch_log.partition_key IS 'Partition (YYYY-MM for request feeds, * for unpartitioned sources)';
+COMMENT ON COLUMN raw.fetch_log.run_id IS 'Dagster run id';
+COMMENT ON COLUMN raw.fetch_log.fetched_at IS 'When the attempt ended (UTC)';
+COMMENT ON COLUMN raw.fetch_log.status IS 'ok or failed';
+COMMENT ON COLUMN raw.fetch_log.refresh IS 'full (the whole partition) or incremental (changes since the cursor)';
+COMMENT ON COLUMN raw.fetch_log.rows_landed IS 'Rows written (0 when failed)';
+COMMENT ON COLUMN raw.fetch_log.pages IS 'Pages or files fetched';
+COMMENT ON COLUMN raw.fetch_log.error IS 'The error, when failed';
+
+CREATE TABLE IF NOT EXISTS raw.source_fields (
+    source_id VARCHAR NOT NULL,
+    field_name VARCHAR NOT NULL,
+    first_seen_partition VARCHAR NOT NULL,
+    last_seen_partition VARCHAR NOT NULL
+);
+COMMENT ON TABLE raw.source_fields IS 'Fields each source has published, to detect schema drift (new or vanished fields)';
+COMMENT ON COLUMN raw.source_fields.source_id IS 'Registry source id';
+COMMENT ON COLUMN raw.source_fields.field_name IS 'Field name as published';
+COMMENT ON COLUMN raw.source_fields.first_seen_partition IS 'Partition the field was first seen in';
+COMMENT ON COLUMN raw.source_fields.last_seen_partition IS 'Partition the field was last seen in';

@@ -55,3 +55,85 @@ COMMENT ON COLUMN staging.value_mappings.source_id IS 'Source the row applies to
 COMMENT ON COLUMN staging.value_mappings.raw_value IS 'Published value, matched case-insensitively after trimming';
 COMMENT ON COLUMN staging.value_mappings.mapped_value IS 'Common value it maps to';
 COMMENT ON COLUMN staging.value_mappings.mapping_file IS 'File the row came from';
+
+CREATE TABLE IF NOT EXISTS staging.hotline_stats (
+    city_id VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    period VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value DOUBLE NOT NULL,
+    unit VARCHAR NOT NULL,
+    source_url VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    is_synthetic BOOLEAN NOT NULL
+);
+COMMENT ON TABLE staging.hotline_stats IS 'Statistics cities publish about their hotline (volumes, answer, resolution and satisfaction rates), one row per period and metric';
+COMMENT ON COLUMN staging.hotline_stats.city_id IS 'Registry city id';
+COMMENT ON COLUMN staging.hotline_stats.source_id IS 'Registry source id';
+COMMENT ON COLUMN staging.hotline_stats.period IS 'Period the value covers: YYYY-MM or YYYY';
+COMMENT ON COLUMN staging.hotline_stats.metric IS 'calls_received, calls_answered, answer_rate, cases_received, cases_resolved, resolution_rate, satisfaction_rate, avg_wait_seconds, ...';
+COMMENT ON COLUMN staging.hotline_stats.value IS 'Published value';
+COMMENT ON COLUMN staging.hotline_stats.unit IS 'Unit of the value (calls, cases, percent, seconds)';
+COMMENT ON COLUMN staging.hotline_stats.source_url IS 'URL of the published table';
+COMMENT ON COLUMN staging.hotline_stats.sha256 IS 'sha256 of the archived response (raw.http_archive)';
+COMMENT ON COLUMN staging.hotline_stats.is_synthetic IS 'True when the value comes from invented demo data';
+
+CREATE TABLE IF NOT EXISTS staging.curated_evidence (
+    city_id VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    value DOUBLE NOT NULL,
+    citation_url VARCHAR NOT NULL,
+    citation_title VARCHAR NOT NULL,
+    citation_date DATE NOT NULL,
+    note VARCHAR
+);
+COMMENT ON TABLE staging.curated_evidence IS 'Facts no feed or page markup shows (a hotline ordinance, hotlines merged), each with its citation (config/evidence.csv)';
+COMMENT ON COLUMN staging.curated_evidence.city_id IS 'Registry city id';
+COMMENT ON COLUMN staging.curated_evidence.indicator_id IS 'Tertiary indicator the fact measures';
+COMMENT ON COLUMN staging.curated_evidence.value IS 'Value in the indicator''s unit';
+COMMENT ON COLUMN staging.curated_evidence.citation_url IS 'Where the fact is published';
+COMMENT ON COLUMN staging.curated_evidence.citation_title IS 'Title of the cited document';
+COMMENT ON COLUMN staging.curated_evidence.citation_date IS 'Date of the cited document';
+COMMENT ON COLUMN staging.curated_evidence.note IS 'What the citation says, briefly';
+
+CREATE TABLE IF NOT EXISTS staging.portal_features (
+    city_id VARCHAR NOT NULL,
+    feature VARCHAR NOT NULL,
+    value VARCHAR,
+    value_num DOUBLE,
+    evidence VARCHAR,
+    source_url VARCHAR NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    is_synthetic BOOLEAN NOT NULL
+);
+COMMENT ON TABLE staging.portal_features IS 'Features of each hotline read from its official pages: channels, hours, languages, FAQ size, ...; one row per city, feature and page';
+COMMENT ON COLUMN staging.portal_features.city_id IS 'Registry city id';
+COMMENT ON COLUMN staging.portal_features.feature IS 'Feature id: channel_phone ... channel_chatbot, open_24_7, languages, online_case_tracking, faq_size, service_catalogue_size, open_data_published, accessibility_tty, accessibility_sign_language, agencies_integrated, pages_read';
+COMMENT ON COLUMN staging.portal_features.value IS 'Value as text (a language list, yes)';
+COMMENT ON COLUMN staging.portal_features.value_num IS 'Value as a number where it is one (counts)';
+COMMENT ON COLUMN staging.portal_features.evidence IS 'Short plain-text snippet of the page around what was found';
+COMMENT ON COLUMN staging.portal_features.source_url IS 'Page the feature was read from';
+COMMENT ON COLUMN staging.portal_features.fetched_at IS 'When the page was fetched (UTC)';
+COMMENT ON COLUMN staging.portal_features.sha256 IS 'sha256 of the archived page (raw.http_archive)';
+COMMENT ON COLUMN staging.portal_features.is_synthetic IS 'True when the page is invented demo content';
+
+CREATE TABLE IF NOT EXISTS staging.service_catalog (
+    city_id VARCHAR NOT NULL,
+    service_code VARCHAR NOT NULL,
+    name VARCHAR,
+    "group" VARCHAR,
+    agency VARCHAR,
+    keywords VARCHAR,
+    sha256 VARCHAR NOT NULL,
+    is_synthetic BOOLEAN NOT NULL
+);
+COMMENT ON TABLE staging.service_catalog IS 'Services in each hotline''s published directory (Open311 services.json/xml or an HTML catalogue)';
+COMMENT ON COLUMN staging.service_catalog.city_id IS 'Registry city id';
+COMMENT ON COLUMN staging.service_catalog.service_code IS 'Service code as published (always text)';
+COMMENT ON COLUMN staging.service_catalog.name IS 'Service name';
+COMMENT ON COLUMN staging.service_catalog."group" IS 'Service group or category';
+COMMENT ON COLUMN staging.service_catalog.agency IS 'Responsible agency, when published';
+COMMENT ON COLUMN staging.service_catalog.keywords IS 'Published keywords';
+COMMENT ON COLUMN staging.service_catalog.sha256 IS 'sha256 of the archived directory response';
+COMMENT ON COLUMN staging.service_catalog.is_synthetic IS 'True when the directory is invented demo content';

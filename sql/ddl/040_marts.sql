@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS marts.indicator_facts (
     evidence_keys VARCHAR,
     evidence_sha256s VARCHAR[] NOT NULL,
     is_synthetic BOOLEAN NOT NULL,
+    evidence_kind VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL
 );
 COMMENT ON TABLE marts.indicator_facts IS 'One row per city, tertiary indicator and period: the measured value, its normalized score and the evidence it rests on';
@@ -28,6 +29,7 @@ COMMENT ON COLUMN marts.indicator_facts.evidence_table IS 'Table the value was c
 COMMENT ON COLUMN marts.indicator_facts.evidence_keys IS 'Keys of the evidence rows (e.g. city_id and partition months)';
 COMMENT ON COLUMN marts.indicator_facts.evidence_sha256s IS 'sha256 of every archived response the value rests on (raw.http_archive.sha256)';
 COMMENT ON COLUMN marts.indicator_facts.is_synthetic IS 'True when any evidence behind the value is invented demo data';
+COMMENT ON COLUMN marts.indicator_facts.evidence_kind IS 'feeds, pages or curated: what the indicator rests on (config/indicators.yaml)';
 COMMENT ON COLUMN marts.indicator_facts.run_id IS 'Dagster run that computed the row';
 
 CREATE TABLE IF NOT EXISTS marts.city_ranking (
@@ -42,6 +44,7 @@ CREATE TABLE IF NOT EXISTS marts.city_ranking (
     coverage DOUBLE NOT NULL,
     below_coverage_threshold BOOLEAN NOT NULL,
     rank_p05 INTEGER,
+    rank_median DOUBLE,
     rank_p95 INTEGER,
     curated_share DOUBLE,
     evidence_date DATE,
@@ -61,9 +64,74 @@ COMMENT ON COLUMN marts.city_ranking.responsive_score IS 'Responsive governance 
 COMMENT ON COLUMN marts.city_ranking.coverage IS 'Share of the indicator weight the city has evidence for (0 to 1)';
 COMMENT ON COLUMN marts.city_ranking.below_coverage_threshold IS 'True when coverage is below the configured threshold: the rank is not comparable to complete cities';
 COMMENT ON COLUMN marts.city_ranking.rank_p05 IS '5th percentile of the rank over the Monte Carlo draws';
+COMMENT ON COLUMN marts.city_ranking.rank_median IS 'Median rank over the Monte Carlo draws';
 COMMENT ON COLUMN marts.city_ranking.rank_p95 IS '95th percentile of the rank over the Monte Carlo draws';
 COMMENT ON COLUMN marts.city_ranking.curated_share IS 'Share of the score resting on curated evidence (config/evidence.csv)';
 COMMENT ON COLUMN marts.city_ranking.evidence_date IS 'Date of the newest evidence behind the score';
 COMMENT ON COLUMN marts.city_ranking.data_mode IS 'demo when any evidence is invented demo data, live otherwise';
 COMMENT ON COLUMN marts.city_ranking.is_synthetic IS 'True when any evidence behind the row is invented demo data';
 COMMENT ON COLUMN marts.city_ranking.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.primary_scores (
+    city_id VARCHAR NOT NULL,
+    primary_id VARCHAR NOT NULL,
+    score DOUBLE,
+    coverage DOUBLE NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.primary_scores IS 'Score of each city on each primary indicator (process, collaborative, smart, responsive governance), long form';
+COMMENT ON COLUMN marts.primary_scores.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.primary_scores.primary_id IS 'process, collaborative, smart or responsive';
+COMMENT ON COLUMN marts.primary_scores.score IS 'Score 0-100; null when the city has no evidence under it';
+COMMENT ON COLUMN marts.primary_scores.coverage IS 'Share of the primary indicator''s weight with evidence';
+COMMENT ON COLUMN marts.primary_scores.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.secondary_scores (
+    city_id VARCHAR NOT NULL,
+    primary_id VARCHAR NOT NULL,
+    secondary_id VARCHAR NOT NULL,
+    score DOUBLE,
+    coverage DOUBLE NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.secondary_scores IS 'Score of each city on each of the 10 secondary indicators, long form';
+COMMENT ON COLUMN marts.secondary_scores.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.secondary_scores.primary_id IS 'Primary indicator the secondary belongs to';
+COMMENT ON COLUMN marts.secondary_scores.secondary_id IS 'Secondary indicator id (config/indicators.yaml)';
+COMMENT ON COLUMN marts.secondary_scores.score IS 'Score 0-100; null when the city has no evidence under it';
+COMMENT ON COLUMN marts.secondary_scores.coverage IS 'Share of the secondary indicator''s weight with evidence';
+COMMENT ON COLUMN marts.secondary_scores.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.city_explanations (
+    city_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    contribution DOUBLE,
+    explanation VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.city_explanations IS 'Per city its three strongest and three weakest indicators, with the points each adds to the score, in plain words';
+COMMENT ON COLUMN marts.city_explanations.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.city_explanations.kind IS 'strongest or weakest';
+COMMENT ON COLUMN marts.city_explanations.position IS '1 to 3 within its kind';
+COMMENT ON COLUMN marts.city_explanations.indicator_id IS 'Tertiary indicator id';
+COMMENT ON COLUMN marts.city_explanations.contribution IS 'Points the indicator adds to the 0-100 score';
+COMMENT ON COLUMN marts.city_explanations.explanation IS 'The indicator, the city''s value and where it stands among the cities, in plain words';
+COMMENT ON COLUMN marts.city_explanations.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.rank_sensitivity (
+    city_id VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    rank INTEGER NOT NULL,
+    rank_without DOUBLE,
+    rank_shift DOUBLE,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.rank_sensitivity IS 'Leave-one-indicator-out: each ranked city''s rank with one tertiary indicator removed (weights re-spread)';
+COMMENT ON COLUMN marts.rank_sensitivity.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.rank_sensitivity.indicator_id IS 'The indicator left out';
+COMMENT ON COLUMN marts.rank_sensitivity.rank IS 'Rank with every indicator';
+COMMENT ON COLUMN marts.rank_sensitivity.rank_without IS 'Rank without the indicator';
+COMMENT ON COLUMN marts.rank_sensitivity.rank_shift IS 'rank_without - rank: positive means the indicator helps the city';
+COMMENT ON COLUMN marts.rank_sensitivity.run_id IS 'Dagster run that computed the row';

@@ -1,0 +1,61 @@
+"""Curated evidence (config/evidence.csv): facts no feed or page markup shows, each with its citation."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import polars as pl
+
+from hotline_eval.errors import ConfigError
+from hotline_eval.framework import Framework
+from hotline_eval.registry import Registry
+from hotline_eval.settings import PROJECT_ROOT
+
+DEFAULT_EVIDENCE_FILE = PROJECT_ROOT / "config" / "evidence.csv"
+COLUMNS = ["city_id", "indicator_id", "value", "citation_url", "citation_title", "citation_date", "note"]
+EVIDENCE_SCHEMA = {"city_id": pl.String, "indicator_id": pl.String, "value": pl.Float64, "citation_url": pl.String,
+                   "citation_title": pl.String, "citation_date": pl.Date, "note": pl.String}
+
+
+def load_evidence(registry: Registry, framework: Framework, path: Path | str = DEFAULT_EVIDENCE_FILE) -> pl.DataFrame:
+    """Read and check every row; a bad row raises ConfigError naming the file, line and field."""
+    path = Path(path)
+    try:
+        frame = pl.read_csv(path, schema={c: pl.String for c in COLUMNS})
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: curated evidence file not found") from None
+    except pl.exceptions.PolarsError as exc:
+        raise ConfigError(f"{path}: not a CSV with columns {COLUMNS}: {exc}") from None
+    curatable = {t.id for t in framework.tertiary() if "staging.curated_evidence" in t.source_tables}
+    cities = {c.id for c in registry.cities}
+    seen: set[tuple[str, str]] = set()
+    for line, row in enumerate(frame.iter_rows(named=True), start=2):
+        def fail(field: str, problem: str, line: int = line) -> ConfigError:
+            return ConfigError(f"{path}, line {line}, field {field!r}: {problem}")
+
+        if row["city_id"] not in cities:
+            raise fail("city_id", f"unknown city {row['city_id']!r}")
+        if row["indicator_id"] not in curatable:
+            raise fail("indicator_id", f"{row['indicator_id']!r} is not an indicator that rests on curated "
+                                       f"evidence: one of {sorted(curatable)}")
+        try:
+            float(row["value"] or "")
+        except ValueError:
+            raise fail("value", f"not a number: {row['value']!r}") from None
+        url = urlsplit(row["citation_url"] or "")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise fail("citation_url", "a citation needs an http(s) URL")
+        if not row["citation_title"]:
+            raise fail("citation_title", "a citation needs a title")
+        try:
+            date.fromisoformat(row["citation_date"] or "")
+        except ValueError:
+            raise fail("citation_date", f"not an ISO date (YYYY-MM-DD): {row['citation_date']!r}") from None
+        key = (row["city_id"], row["indicator_id"])
+        if key in seen:
+            raise fail("indicator_id", f"a second row for {key}")
+        seen.add(key)
+    return frame.with_columns(pl.col("value").cast(pl.Float64), pl.col("citation_date").str.to_date()).cast(
+        EVIDENCE_SCHEMA)
