@@ -93,7 +93,18 @@ VOCABULARIES = {
         categories=("LIMPIEZA Y RECOLECCIÓN", "ALUMBRADO", "CALLES Y VEREDAS", "ARBOLADO Y ESPACIOS VERDES",
                     "TRÁNSITO", "MEDIO AMBIENTE"),
         agencies=(), districts=tuple(f"COMUNA {n}" for n in range(1, 16)), timestamp_format="%Y-%m-%d %H:%M:%S"),
+    "sao_paulo_sp156_ckan": Vocabulary(
+        open_statuses=("AGUARDANDO ATENDIMENTO", "EM ANDAMENTO"), closed_status="FINALIZADA",
+        cancelled_status="CANCELADA", channels=("Central SP156", "Portal SP156", "Aplicativo SP156",
+                                                "Praça de Atendimento"),
+        categories=("Remoção de grandes objetos", "Tapa-buraco", "Poda de árvore", "Iluminação pública",
+                    "Limpeza de via pública", "Fiscalização de ruído"),
+        agencies=("SUBPREFEITURA SÉ", "SMSUB", "SIURB", "SVMA", "SMT"),
+        districts=("SÉ", "PINHEIROS", "MOOCA", "LAPA", "BUTANTÃ", "SANTANA/TUCURUVI"),
+        timestamp_format="%d/%m/%Y %H:%M:%S"),
 }
+# CKAN sources whose resources are plain file downloads (DataStore off), as on their real portals
+CSV_DOWNLOADS = {"buenos_aires_suaci_ckan", "sao_paulo_sp156_ckan"}
 CENTRES = {"new_york": (40.7128, -74.0060), "san_francisco": (37.7749, -122.4194),
            "toronto": (43.6532, -79.3832), "paris": (48.8566, 2.3522), "buenos_aires": (-34.6037, -58.3816),
            "sao_paulo": (-23.5505, -46.6333)}
@@ -220,7 +231,7 @@ def write_socrata(archive: Archive, city: City, source: Source, month: str, item
     year, mon = (int(p) for p in month.split("-"))
     records = []
     for item in items:
-        record = to_record(item, source, vocab, str(60_000_000 + year * 10_000 + mon * 500 + item.number))
+        record = to_record(item, source, vocab, str(60_000_000 + (year % 100) * 1_000_000 + mon * 50_000 + item.number))
         last = max(item.created, item.closed or item.created)
         record[":id"] = "row-" + hashlib.sha1(f"{source.id} {month} {item.number}".encode()).hexdigest()[:10]
         record[":created_at"] = (item.created.replace(tzinfo=zone).astimezone(UTC) + timedelta(minutes=5)).isoformat(
@@ -248,10 +259,10 @@ def write_ckan(archive: Archive, city: City, source: Source, items: list[Invente
         for record in records:
             for name in source.derive_id_from:
                 record.setdefault(name, "")
-    datastore = not source.extra_hosts
+    datastore = source.id not in CSV_DOWNLOADS
     resource = {"id": f"{source.id}-2024", "name": f"{source.dataset}-2024", "format": "CSV",
                 "datastore_active": datastore, "last_modified": "2025-01-10T04:00:00.000000",
-                "url": f"https://{(source.extra_hosts or [source.host])[0]}/datasets/{source.dataset}/2024.csv"}
+                "url": f"https://{(source.extra_hosts or [source.host])[0]}/dataset/{source.dataset}/2024.csv"}
     package = {"id": f"{source.dataset}-id", "name": source.dataset, "title": source.dataset,
                "metadata_modified": "2025-01-10T04:00:00.000000", "num_resources": 1, "resources": [resource]}
     envelope = {"help": f"{ckan.action_url(source, 'help_show')}?name=package_show", "success": True}
@@ -263,7 +274,8 @@ def write_ckan(archive: Archive, city: City, source: Source, items: list[Invente
         writer = csv.DictWriter(text, fieldnames=columns, delimiter=";", lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
-        store(archive, resource["url"], None, text.getvalue().encode("utf-8"), "text/csv")
+        # the declared charset is left out, as these portals serve CSVs (the source names its encoding)
+        store(archive, resource["url"], None, text.getvalue().encode(source.encoding or "utf-8"), "text/csv")
         return 1
     numbered = [{"_id": i + 1, **r} for i, r in enumerate(records)]
     pages = pages_of(numbered, source.page_size)
@@ -311,7 +323,9 @@ def write_aggregate(archive: Archive, source: Source, rng: random.Random) -> int
                 value = str(rng.randint(8, 90))
             else:
                 scale = 150_000 if "%m" in table.period_format else 1_800_000
-                value = f"{int(base * rng.uniform(0.9, 1.1) * scale):,}"
+                # JSON APIs publish plain numbers (as SODA strings); tables for people group thousands
+                count = int(base * rng.uniform(0.9, 1.1) * scale)
+                value = str(count) if table.format == "json" else f"{count:,}"
             row[metric.column] = value
         rows.append(row)
     if table.format == "csv":

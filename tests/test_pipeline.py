@@ -97,32 +97,69 @@ def test_a_partition_that_fails_mid_paging_keeps_what_had_landed(tmp_path: Path)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.user_failure_data.description
-    assert "new_york 2024-10: replay: no archived response for GET " \
+    assert "new_york 2024-10 nyc_311_socrata: replay: no archived response for GET " \
         "https://data.cityofnewyork.us/resource/erm2-nwe9.json" in message
     assert _snapshot(tmp_path / "work.duckdb") == before
 
 
-def test_the_whole_graph_runs_from_the_demo_archive(tmp_path: Path) -> None:
-    env = {**os.environ, "HOTLINE_EVAL_MODE": "replay", "HOTLINE_EVAL_DUCKDB": str(tmp_path / "hotline_eval.duckdb"),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The whole graph from the demo archive, once, as the quick start runs it."""
+    tmp = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "HOTLINE_EVAL_MODE": "replay", "HOTLINE_EVAL_DUCKDB": str(tmp / "hotline_eval.duckdb"),
+           "DAGSTER_HOME": str(tmp / "dagster_home")}
     env.pop("HOTLINE_EVAL_CITIES", None)
     out = subprocess.run([sys.executable, "scripts/materialize_all.py"], cwd=PROJECT, env=env, capture_output=True,
                          text=True, timeout=600)
+    return out, tmp / "hotline_eval.duckdb"
+
+
+def test_the_whole_graph_runs_from_the_demo_archive(demo_run) -> None:
+    out, db = demo_run
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert f"ranking: {tmp_path / 'hotline_eval.duckdb'}" in out.stdout
-    con = duckdb.connect(str(tmp_path / "hotline_eval.duckdb"), read_only=True)
+    assert f"ranking: {db}" in out.stdout
+    con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT city_id, rank, score, coverage, data_mode, is_synthetic "
                        "FROM marts.city_ranking").fetchall()
     assert len(rows) == 20 and len({r[0] for r in rows}) == 20
     assert {r[4] for r in rows} == {"demo"}
     scored = [r for r in rows if r[2] is not None]
     assert {r[0] for r in scored} >= {"new_york", "san_francisco"}
-    assert all(r[5] for r in scored), "scores from demo data must be marked synthetic"
-    unscored = [r for r in rows if r[2] is None]
-    assert unscored and all(r[1] is None and r[3] == 0 for r in unscored)
+    demo_fed = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.service_requests").fetchall()}
+    assert all(r[5] for r in scored if r[0] in demo_fed), "scores from demo data must be marked synthetic"
+    # cities with too little evidence keep their partial score but get no rank
+    thin = [r for r in rows if r[3] < 0.6]
+    assert thin and all(r[1] is None for r in thin)
     synthetic = con.execute("SELECT bool_and(is_synthetic), count(*) FROM staging.service_requests").fetchone()
     assert synthetic[0] is True and synthetic[1] > 3000
     traced = con.execute("SELECT count(*) FROM staging.service_requests s LEFT JOIN raw.http_archive a "
                          "USING (sha256) WHERE a.sha256 IS NULL").fetchone()[0]
     assert traced == 0, "every staged row must trace to an archived response"
+    # open data for every city that publishes it: request-level for at least 6, no duplicates
+    request_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.service_requests").fetchall()}
+    assert len(request_cities) >= 6, request_cities
+    assert con.execute("SELECT count(*) - count(DISTINCT (city_id, request_id)) "
+                       "FROM staging.service_requests").fetchone()[0] == 0
+    # the framework: 24 tertiary indicators for all 20 cities, each a value or missing with its reason
+    facts = con.execute("SELECT count(*), count(DISTINCT indicator_id), count(DISTINCT city_id), "
+                        "count(*) FILTER (WHERE raw_value IS NULL AND missing_reason IS NULL) "
+                        "FROM marts.indicator_facts").fetchone()
+    assert facts == (480, 24, 20, 0)
+    ranked = con.execute("SELECT count(*) FILTER (WHERE rank IS NOT NULL), "
+                         "count(*) FILTER (WHERE rank IS NOT NULL AND (rank_p05 IS NULL OR rank_p95 IS NULL "
+                         "OR rank < rank_p05 OR rank > rank_p95)) FROM marts.city_ranking").fetchone()
+    assert ranked[0] >= 2 and ranked[1] == 0
+    explained = con.execute("SELECT count(DISTINCT city_id) FROM marts.city_explanations").fetchone()[0]
+    assert explained == con.execute("SELECT count(*) FROM marts.city_ranking WHERE score IS NOT NULL").fetchone()[0]
     con.close()
+
+
+@pytest.mark.xfail(strict=True, reason="no public statistics table could be confirmed for aggregate-only cities "
+                                       "(Seoul, Hong Kong, Beijing, Shanghai, ...); see docs/sources.md")
+def test_published_statistics_for_four_aggregate_only_cities(demo_run) -> None:
+    _, db = demo_run
+    con = duckdb.connect(str(db), read_only=True)
+    stats_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.hotline_stats").fetchall()}
+    request_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.service_requests").fetchall()}
+    con.close()
+    assert len(stats_cities - request_cities) >= 4, stats_cities

@@ -80,11 +80,12 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
     kept = apply_mapping(kept, mappings, "status", "status_raw", "status")
     kept = apply_mapping(kept, mappings, "channel", "channel_raw", "channel")
     kept = apply_mapping(kept, mappings, "category", "category_raw", "category")
-    # no published status at all: infer it from the closing time, and say so
+    # no published status: a closing time says closed; without one the status is unknown ('other'),
+    # not open (feeds such as DansMaRue publish no status at all)
     status_missing = _blank_to_null("status_raw").is_null()
     kept = kept.with_columns(
         pl.when(status_missing & pl.col("closed_at").is_not_null()).then(pl.lit("closed"))
-        .when(status_missing).then(pl.lit("open"))
+        .when(status_missing).then(pl.lit("other"))
         .otherwise(pl.col("status")).alias("status"),
         status_missing.alias("_status_inferred"),
     )
