@@ -9,11 +9,12 @@ from assets.hotline_stats import hotline_stats
 from assets.reference import cities, curated_evidence
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.capabilities import capability_matrix
 from hotline_eval.explain import explanations
 from hotline_eval.framework import load_framework
-from hotline_eval.indicators import FACT_SCHEMA, Evidence, compute_facts
+from hotline_eval.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, compute_facts
 from hotline_eval.scoring import score
-from hotline_eval.warehouse import query, replace_many, replace_rows
+from hotline_eval.warehouse import query, replace_many
 
 FACTS = dg.AssetKey(["marts", "indicator_facts"])
 RANKING = dg.AssetKey(["marts", "city_ranking"])
@@ -45,7 +46,8 @@ def _published_fields() -> dict[str, frozenset[str]]:
                                    description="Each city has each of the tertiary indicators, as a value or "
                                                "marked missing with a reason.")],
     description="One row per city, tertiary indicator and evaluation period: the value, its normalized score, "
-                "coverage and the evidence (table, keys, archive sha256s) it rests on.",
+                "coverage and the evidence (table, keys, archive sha256s) it rests on; and the capability matrix "
+                "(marts.city_capabilities) saying what each city's data can support.",
 )
 def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
     framework = load_framework()
@@ -67,7 +69,10 @@ def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResou
         scored = score(facts, framework, ev.cities.select("city_id"), coverage_threshold=EVALUATION.coverage_threshold,
                        run_id=context.run.run_id, draws=0)
         out = scored.facts.with_columns(run_id=pl.lit(context.run.run_id))
-        replace_rows(con, "marts.indicator_facts", out)
+        capabilities = capability_matrix(out, REGISTRY).with_columns(run_id=pl.lit(context.run.run_id))
+        replace_many(con, [("marts.indicator_facts", out, None), ("marts.city_capabilities", capabilities, None)])
+        flags = query(con, "SELECT flag, count(*) AS n FROM (SELECT unnest(quality_flags) AS flag "
+                           "FROM staging.service_requests) GROUP BY ALL ORDER BY flag")
     missing_without_reason = out.filter(pl.col("raw_value").is_null() & pl.col("missing_reason").is_null()).height
     expected = ev.cities.height * len(framework.tertiary())
     by_kind = out.group_by("evidence_kind").agg(pl.col("raw_value").is_not_null().sum().alias("with_value"),
@@ -78,6 +83,10 @@ def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResou
         "missing": out.filter(pl.col("raw_value").is_null()).height,
         "by_evidence_kind": dg.MetadataValue.json({r["evidence_kind"]: f"{r['with_value']}/{r['facts']}"
                                                    for r in by_kind.iter_rows(named=True)}),
+        "excluded_from_close_times": dg.MetadataValue.json(
+            {r["flag"]: r["n"] for r in flags.iter_rows(named=True) if r["flag"] in EXCLUDED_FLAGS}),
+        "capabilities": dg.MetadataValue.json(dict(capabilities.group_by("capability").len().sort("capability")
+                                                   .iter_rows())),
         "top_missing_reasons": dg.MetadataValue.json(dict(
             out.filter(pl.col("raw_value").is_null()).group_by("missing_reason").len()
             .sort("len", descending=True).head(8).iter_rows())),

@@ -8,6 +8,7 @@ from assets.config import REGISTRY
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.curated import load_evidence
 from hotline_eval.framework import load_framework
+from hotline_eval.golden import check_full_marks, check_hotline_types, load_report_facts
 from hotline_eval.mappings import load_mappings
 from hotline_eval.reference import cities_frame
 from hotline_eval.warehouse import replace_rows
@@ -42,15 +43,32 @@ def value_mappings(warehouse_db: DuckDBResource) -> dg.MaterializeResult:
 
 @dg.asset(key_prefix=["staging"], name="curated_evidence", group_name="reference", kinds={"csv", "duckdb"},
           pool=WAREHOUSE_POOL,
+          check_specs=[
+              dg.AssetCheckSpec("report_full_marks", asset=["staging", "curated_evidence"], blocking=True,
+                                description="The 2024 report gave Seoul 120 full marks on policy collaboration, "
+                                            "function coordination and platform collaboration: the framework and "
+                                            "the curated evidence must agree (config/report_facts.yaml)."),
+              dg.AssetCheckSpec("report_hotline_types", asset=["staging", "curated_evidence"],
+                                description="The report's hotline types (Beijing integrative, Tokyo inclusive, "
+                                            "Toronto innovative) are recorded with citations."),
+          ],
           description="Facts no feed or page shows (a hotline ordinance, hotlines merged), each with its citation, "
                       "from config/evidence.csv (schema-checked).")
-def curated_evidence(warehouse_db: DuckDBResource) -> dg.MaterializeResult:
-    frame = load_evidence(REGISTRY, load_framework())
+def curated_evidence(warehouse_db: DuckDBResource):
+    framework = load_framework()
+    frame = load_evidence(REGISTRY, framework)
     with warehouse(warehouse_db) as con:
         replace_rows(con, "staging.curated_evidence", frame)
-    return dg.MaterializeResult(metadata={
+    report = load_report_facts()
+    full_marks = check_full_marks(report, framework, frame)
+    types = check_hotline_types(report, {c.id for c in REGISTRY.cities})
+    yield dg.MaterializeResult(metadata={
         "dagster/row_count": frame.height,
         "cities": frame["city_id"].n_unique(),
         "by_indicator": dg.MetadataValue.json(dict(frame.group_by("indicator_id").len().sort("indicator_id")
                                                    .iter_rows())),
     })
+    yield dg.AssetCheckResult(check_name="report_full_marks", passed=full_marks.passed,
+                              metadata={"problems": dg.MetadataValue.json(full_marks.problems)})
+    yield dg.AssetCheckResult(check_name="report_hotline_types", passed=types.passed,
+                              metadata={"problems": dg.MetadataValue.json(types.problems)})

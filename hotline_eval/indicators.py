@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
 from hotline_eval.framework import Framework, Tertiary
+from hotline_eval.survival import km_quantile
 
 FACT_SCHEMA = {
     "city_id": pl.String,
@@ -32,6 +34,7 @@ FACT_SCHEMA = {
     "evidence_sha256s": pl.List(pl.String),
     "is_synthetic": pl.Boolean,
     "evidence_kind": pl.String,
+    "naive_value": pl.Float64,
 }
 # close-time measures skip records whose dates cannot be a real close
 EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
@@ -120,22 +123,47 @@ def _valid_close_hours() -> pl.Expr:
     return (pl.col("closed_at") - pl.col("created_at")).dt.total_seconds() / 3600
 
 
+EXCLUDED_FLAGS = (*EXCLUDED_FROM_CLOSE_TIMES, "placeholder_closed_date")
+
+
 def _close_time_rows(ev: Evidence) -> pl.DataFrame:
-    rows = _needs(ev, ev.in_period(), "closed_at")
-    return rows.filter(
-        pl.col("closed_at").is_not_null()
-        & ~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FROM_CLOSE_TIMES)).list.any()
-    )
+    """Requests for close-time measures: cancelled ones and impossible or placeholder dates left out."""
+    rows = _needs(ev, ev.in_period(), "closed_at").filter(pl.col("status") != "cancelled")
+    return rows.filter(~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FLAGS)).list.any())
+
+
+def _km_hours(ev: Evidence, q: float) -> Measured:
+    """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end),
+    with the naive closed-only quantile beside it."""
+    cutoff = ev.period_end
+    rows = _close_time_rows(ev).with_columns(
+        (pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= cutoff)).alias("_closed"))
+    rows = rows.with_columns(
+        (pl.when(pl.col("_closed")).then(pl.col("closed_at")).otherwise(pl.lit(cutoff)) - pl.col("created_at"))
+        .dt.total_seconds().truediv(3600).alias("_hours"))
+    measured = _from_requests(rows, pl.lit(0.0))
+    if measured.is_empty():
+        return pl.concat([measured, _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    values, naive = {}, {}
+    for city, group in rows.group_by("city_id"):
+        hours, closed = group["_hours"].to_numpy(), group["_closed"].to_numpy()
+        values[city[0]] = km_quantile(hours, closed, q)
+        naive[city[0]] = float(np.quantile(hours[closed], q)) if closed.any() else None
+    measured = measured.with_columns(
+        pl.col("city_id").replace_strict(values, return_dtype=pl.Float64).alias("raw_value"),
+        pl.col("city_id").replace_strict(naive, return_dtype=pl.Float64).alias("naive_value"),
+    ).with_columns(pl.when(pl.col("raw_value").is_null())
+                   .then(pl.lit(f"fewer than {q:.0%} of requests closed by the end of the period: "
+                                f"the quantile cannot be estimated")).alias("missing_reason"))
+    return pl.concat([measured, _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
 
 
 def median_hours_to_close(ev: Evidence, _: Tertiary) -> Measured:
-    return pl.concat([_from_requests(_close_time_rows(ev), _valid_close_hours().median()),
-                      _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    return _km_hours(ev, 0.5)
 
 
 def p90_hours_to_close(ev: Evidence, _: Tertiary) -> Measured:
-    return pl.concat([_from_requests(_close_time_rows(ev), _valid_close_hours().quantile(0.9, "linear")),
-                      _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    return _km_hours(ev, 0.9)
 
 
 def _not_cancelled(ev: Evidence, *fields: str) -> pl.DataFrame:
@@ -445,6 +473,8 @@ def compute_facts(framework: Framework, ev: Evidence) -> pl.DataFrame:
                              f"known: {sorted(COMPUTATIONS)}") from None
         measured = compute(ev, indicator)
         measured = measured.unique("city_id", keep="first", maintain_order=True)
+        if "naive_value" not in measured.columns:
+            measured = measured.with_columns(pl.lit(None, pl.Float64).alias("naive_value"))
         fact = cities.join(measured, on="city_id", how="left").with_columns(
             pl.lit(indicator.id).alias("indicator_id"),
             pl.lit(ev.period).alias("period"),

@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS marts.indicator_facts (
     evidence_sha256s VARCHAR[] NOT NULL,
     is_synthetic BOOLEAN NOT NULL,
     evidence_kind VARCHAR NOT NULL,
+    naive_value DOUBLE,
     run_id VARCHAR NOT NULL
 );
 COMMENT ON TABLE marts.indicator_facts IS 'One row per city, tertiary indicator and period: the measured value, its normalized score and the evidence it rests on';
@@ -30,6 +31,7 @@ COMMENT ON COLUMN marts.indicator_facts.evidence_keys IS 'Keys of the evidence r
 COMMENT ON COLUMN marts.indicator_facts.evidence_sha256s IS 'sha256 of every archived response the value rests on (raw.http_archive.sha256)';
 COMMENT ON COLUMN marts.indicator_facts.is_synthetic IS 'True when any evidence behind the value is invented demo data';
 COMMENT ON COLUMN marts.indicator_facts.evidence_kind IS 'feeds, pages or curated: what the indicator rests on (config/indicators.yaml)';
+COMMENT ON COLUMN marts.indicator_facts.naive_value IS 'Close-time indicators: the naive figure over closed requests only, beside the Kaplan-Meier raw_value (open requests censored)';
 COMMENT ON COLUMN marts.indicator_facts.run_id IS 'Dagster run that computed the row';
 
 CREATE TABLE IF NOT EXISTS marts.city_ranking (
@@ -135,3 +137,17 @@ COMMENT ON COLUMN marts.rank_sensitivity.rank IS 'Rank with every indicator';
 COMMENT ON COLUMN marts.rank_sensitivity.rank_without IS 'Rank without the indicator';
 COMMENT ON COLUMN marts.rank_sensitivity.rank_shift IS 'rank_without - rank: positive means the indicator helps the city';
 COMMENT ON COLUMN marts.rank_sensitivity.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.city_capabilities (
+    city_id VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    capability VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.city_capabilities IS 'What each city''s data can support: city x tertiary indicator -> supported, partial or unsupported, with the reason from the data';
+COMMENT ON COLUMN marts.city_capabilities.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.city_capabilities.indicator_id IS 'Tertiary indicator id';
+COMMENT ON COLUMN marts.city_capabilities.capability IS 'supported, partial (part of all requests, or published aggregates) or unsupported (scored as missing)';
+COMMENT ON COLUMN marts.city_capabilities.reason IS 'Why, from the data: e.g. the city''s feed publishes no closed_at';
+COMMENT ON COLUMN marts.city_capabilities.run_id IS 'Dagster run that computed the row';
