@@ -15,7 +15,7 @@ from assets.publish import analyst_warehouse
 from assets.reference import cities, curated_evidence, value_mappings
 from assets.requests import raw_service_request_records, staging_service_requests
 from assets.resources import HttpResource, SourceCredentials
-from sensors import JOBS, SCHEDULES
+from sensors import JOBS, SCHEDULES, SENSORS
 
 
 def _credentials() -> SourceCredentials:
@@ -31,6 +31,7 @@ defs = dg.Definitions(
             hotline_stats, indicator_facts, scores, analyst_warehouse],
     jobs=JOBS,
     schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={
         "http": HttpResource(mode=SETTINGS.mode, archive_dir=str(SETTINGS.archive_dir),
                              replay_dir=str(SETTINGS.replay_dir)),

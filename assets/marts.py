@@ -121,6 +121,14 @@ SCORE_SPECS = [
                           description="Ranks of ranked cities form 1..N, ties sharing the best rank."),
         dg.AssetCheckSpec("rank_interval_contains_rank", asset=RANKING,
                           description="rank_p05 <= rank <= rank_p95 for every ranked city."),
+        dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "primary_scores"],
+                          description="Scores within [0, 100], coverage within [0, 1]; 20 cities x 4 primaries."),
+        dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "secondary_scores"],
+                          description="Scores within [0, 100], coverage within [0, 1]; 20 cities x 10 secondaries."),
+        dg.AssetCheckSpec("every_scored_city_explained", asset=["marts", "city_explanations"],
+                          description="Every city with a score has its strongest and weakest indicators."),
+        dg.AssetCheckSpec("one_row_per_ranked_city_and_indicator", asset=["marts", "rank_sensitivity"],
+                          description="Each ranked city has a leave-one-out rank for every tertiary indicator."),
     ],
 )
 def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
@@ -190,6 +198,19 @@ def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
                                           or (score_values.min() >= 0 and score_values.max() <= 100)))
     yield dg.AssetCheckResult(asset_key=RANKING, check_name="ranks_are_1_to_n", passed=ranks == expected_ranks,
                               metadata={"ranked": len(ranks)})
+    for key, frame, parts in (("primary_scores", scored.primary, len(framework.primary)),
+                              ("secondary_scores", scored.secondary, sum(len(p.secondary) for p in framework.primary))):
+        bad = frame.filter(~pl.col("score").is_between(0, 100) | ~pl.col("coverage").is_between(0, 1)).height
+        yield dg.AssetCheckResult(asset_key=["marts", key], check_name="scores_and_coverage_in_range",
+                                  passed=bad == 0 and frame.height == ranking.height * parts,
+                                  metadata={"out_of_range": bad, "rows": frame.height})
+    unexplained = set(scored_cities) - set(explained["city_id"].to_list())
+    yield dg.AssetCheckResult(asset_key=["marts", "city_explanations"], check_name="every_scored_city_explained",
+                              passed=not unexplained, metadata={"unexplained": ", ".join(sorted(unexplained))})
+    yield dg.AssetCheckResult(asset_key=["marts", "rank_sensitivity"],
+                              check_name="one_row_per_ranked_city_and_indicator",
+                              passed=scored.sensitivity.height == ranked.height * len(framework.tertiary()),
+                              metadata={"rows": scored.sensitivity.height})
     outside = ranked.filter((pl.col("rank_p05") > pl.col("rank")) | (pl.col("rank_p95") < pl.col("rank")))
     yield dg.AssetCheckResult(asset_key=RANKING, check_name="rank_interval_contains_rank", passed=outside.is_empty(),
                               metadata={"outside": ", ".join(outside["city_id"].to_list()) or "none"})

@@ -11,34 +11,45 @@ from hotline_eval.framework import load_framework
 from hotline_eval.golden import check_full_marks, check_hotline_types, load_report_facts
 from hotline_eval.mappings import load_mappings
 from hotline_eval.reference import cities_frame
-from hotline_eval.warehouse import replace_rows
+from hotline_eval.warehouse import query, replace_rows
 
 
 @dg.asset(key_prefix=["staging"], name="cities", group_name="reference", kinds={"yaml", "duckdb"},
           pool=WAREHOUSE_POOL,
+          check_specs=[dg.AssetCheckSpec("one_row_per_registered_city", asset=["staging", "cities"],
+                                         description="As many unique rows as the registry has cities.")],
           description="The evaluated cities from config/cities.yaml (schema-checked at load).")
-def cities(warehouse_db: DuckDBResource) -> dg.MaterializeResult:
+def cities(warehouse_db: DuckDBResource):
     frame = cities_frame(REGISTRY)
     with warehouse(warehouse_db) as con:
         replace_rows(con, "staging.cities", frame)
-    return dg.MaterializeResult(metadata={
+        stored = query(con, "SELECT count(*) AS n, count(DISTINCT city_id) AS d FROM staging.cities").row(0)
+    yield dg.MaterializeResult(metadata={
         "dagster/row_count": frame.height,
         "by_data_level": dg.MetadataValue.json(
             dict(frame.group_by("data_level").len().sort("data_level").iter_rows())),
     })
+    yield dg.AssetCheckResult(check_name="one_row_per_registered_city",
+                              passed=stored == (len(REGISTRY.cities), len(REGISTRY.cities)),
+                              metadata={"rows": stored[0], "registered": len(REGISTRY.cities)})
 
 
 @dg.asset(key_prefix=["staging"], name="value_mappings", group_name="reference", kinds={"csv", "duckdb"},
           pool=WAREHOUSE_POOL,
+          check_specs=[dg.AssetCheckSpec("every_mapping_present", asset=["staging", "value_mappings"],
+                                         description="Status, channel and category mappings are all loaded.")],
           description="Status, channel and category mappings from config/mappings/*.csv.")
-def value_mappings(warehouse_db: DuckDBResource) -> dg.MaterializeResult:
+def value_mappings(warehouse_db: DuckDBResource):
     frame = load_mappings()
     with warehouse(warehouse_db) as con:
         replace_rows(con, "staging.value_mappings", frame)
-    return dg.MaterializeResult(metadata={
+    present = set(frame["mapping"].unique().to_list())
+    yield dg.MaterializeResult(metadata={
         "dagster/row_count": frame.height,
         "by_mapping": dg.MetadataValue.json(dict(frame.group_by("mapping").len().sort("mapping").iter_rows())),
     })
+    yield dg.AssetCheckResult(check_name="every_mapping_present", passed=present == {"status", "channel", "category"},
+                              metadata={"mappings": ", ".join(sorted(present))})
 
 
 @dg.asset(key_prefix=["staging"], name="curated_evidence", group_name="reference", kinds={"csv", "duckdb"},

@@ -6,8 +6,12 @@ import dagster as dg
 from assets.hotline_stats import hotline_stats
 from assets.partitions import partition_key
 from assets.requests import CITY_MONTHS, raw_service_request_records, staging_service_requests
+from sensors.freshness import host_tags, make_freshness_sensor, record_run_failures
 
 # request-level partitions and their staging, then everything downstream
+# the nightly refresh pulls only what changed since each partition's cursor
+INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental": True}}}}
+
 ingest_job = dg.define_asset_job(
     "refresh_requests",
     selection=dg.AssetSelection.assets(raw_service_request_records, staging_service_requests),
@@ -27,7 +31,8 @@ def daily_current_month(context: dg.ScheduleEvaluationContext):
     month = context.scheduled_execution_time.strftime("%Y-%m")
     for city in CITY_MONTHS.get_partitions_def_for_dimension("city").get_partition_keys():
         key = partition_key(city, month)
-        yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key)
+        yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key,
+                            tags=host_tags(city), run_config=INCREMENTAL)
 
 
 daily_scoring = dg.ScheduleDefinition(
@@ -38,3 +43,4 @@ daily_scoring = dg.ScheduleDefinition(
 
 SCHEDULES = [daily_current_month, daily_scoring]
 JOBS = [ingest_job, score_job]
+SENSORS = [make_freshness_sensor(ingest_job), record_run_failures]

@@ -129,3 +129,21 @@ COMMENT ON COLUMN raw.source_fields.source_id IS 'Registry source id';
 COMMENT ON COLUMN raw.source_fields.field_name IS 'Field name as published';
 COMMENT ON COLUMN raw.source_fields.first_seen_partition IS 'Partition the field was first seen in';
 COMMENT ON COLUMN raw.source_fields.last_seen_partition IS 'Partition the field was last seen in';
+
+CREATE TABLE IF NOT EXISTS raw.run_failures (
+    run_id VARCHAR NOT NULL,
+    job_name VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    asset_keys VARCHAR,
+    step_key VARCHAR,
+    error VARCHAR,
+    failed_at TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE raw.run_failures IS 'Failed Dagster runs, recorded by the run-failure sensor: which job, partition, assets and step, and the error';
+COMMENT ON COLUMN raw.run_failures.run_id IS 'Dagster run id (open it in the UI under /runs/<run_id>)';
+COMMENT ON COLUMN raw.run_failures.job_name IS 'Job the run belonged to';
+COMMENT ON COLUMN raw.run_failures.partition_key IS 'Partition of the run, when partitioned (city|month)';
+COMMENT ON COLUMN raw.run_failures.asset_keys IS 'Assets the run was materializing';
+COMMENT ON COLUMN raw.run_failures.step_key IS 'Step that failed';
+COMMENT ON COLUMN raw.run_failures.error IS 'The error message';
+COMMENT ON COLUMN raw.run_failures.failed_at IS 'When the failure was recorded (UTC)';

@@ -1,0 +1,81 @@
+"""Source freshness sensor and run-failure sensor."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from assets.config import REGISTRY
+from assets.partitions import partition_key
+from assets.requests import CITY_MONTHS
+from assets.resources import HttpResource
+from assets.warehouse_io import warehouse
+from hotline_eval.errors import HotlineEvalError
+from hotline_eval.freshness import changed_sources, source_version
+from hotline_eval.runlog import failure_rows
+from hotline_eval.warehouse import APPEND, replace_many
+
+HOST_TAG = "hotline_eval/source_host"
+
+
+def host_tags(city_id: str) -> dict[str, str]:
+    """Runs of one source host share a tag; dagster.yaml allows one run per tag value at a time."""
+    hosts = sorted({s.host for s in REGISTRY.city(city_id).sources if s.kind != "aggregate_table"})
+    return {HOST_TAG: ",".join(hosts)} if hosts else {}
+
+
+def make_freshness_sensor(job) -> dg.SensorDefinition:  # an asset job (define_asset_job)
+    @dg.sensor(job=job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED,
+               description="Polls each request feed's dataset metadata (Socrata rowsUpdatedAt, CKAN "
+                           "metadata_modified, Opendatasoft data_processed) and requests runs for the current "
+                           "month of the sources that changed; the cursor keeps the last stamp per source.")
+    def source_freshness(context: dg.SensorEvaluationContext, http: HttpResource):
+        previous = json.loads(context.cursor) if context.cursor else {}
+        current = dict(previous)
+        cities = set(CITY_MONTHS.get_partitions_def_for_dimension("city").get_partition_keys())
+        month = datetime.now(UTC).strftime("%Y-%m")
+        requests: list[dg.RunRequest] = []
+        for city, source in REGISTRY.sources():
+            if city.id not in cities or source.kind not in ("socrata", "ckan", "opendatasoft"):
+                continue
+            try:
+                current[source.id] = source_version(http.client(city.hosts), source)
+            except HotlineEvalError as exc:
+                # keep the old stamp: the source is checked again next time
+                context.log.warning(f"{source.id}: freshness unknown: {exc}")
+        for change in changed_sources(previous, current):
+            city, _ = REGISTRY.source(change.source_id)
+            key = partition_key(city.id, month)
+            requests.append(dg.RunRequest(run_key=f"{change.source_id}@{change.version}:{key}", partition_key=key,
+                                          tags=host_tags(city.id),
+                                          run_config={"ops": {"raw__service_request_records": {
+                                              "config": {"incremental": True}}}}))
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
+
+    return source_freshness
+
+
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Records every failed run (job, partition, assets, error) in raw.run_failures.")
+def record_run_failures(context: dg.RunFailureSensorContext, warehouse_db: DuckDBResource) -> None:
+    run = context.dagster_run
+    steps = context.get_step_failure_events()
+    frame = failure_rows(
+        run_id=run.run_id, job_name=run.job_name, partition_key=run.tags.get("dagster/partition"),
+        asset_keys=[k.to_user_string() for k in (run.asset_selection or [])],
+        errors=[(e.step_key or "", _error_text(e.event_specific_data.error if e.event_specific_data else None))
+                for e in steps] or [("", context.failure_event.message or "run failed")],
+        failed_at=datetime.now(UTC),
+    )
+    with warehouse(warehouse_db) as con:
+        replace_many(con, [("raw.run_failures", frame, APPEND)])
+
+
+def _error_text(error) -> str:
+    """The error and the causes under it (Dagster wraps the user's exception), outermost last."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " | caused by: ".join(reversed(parts))
