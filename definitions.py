@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from assets.config import SETTINGS
 from assets.hotline_stats import hotline_stats
 from assets.marts import indicator_facts, scores
+from assets.portals import portal_features, service_catalog
 from assets.publish import analyst_warehouse
 from assets.reference import cities, curated_evidence, value_mappings
 from assets.requests import raw_service_request_records, staging_service_requests
@@ -28,7 +29,7 @@ SETTINGS.work_db.parent.mkdir(parents=True, exist_ok=True)
 
 defs = dg.Definitions(
     assets=[cities, value_mappings, curated_evidence, raw_service_request_records, staging_service_requests,
-            hotline_stats, indicator_facts, scores, analyst_warehouse],
+            hotline_stats, portal_features, service_catalog, indicator_facts, scores, analyst_warehouse],
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=SENSORS,

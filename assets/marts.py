@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.config import EVALUATION, REGISTRY
 from assets.hotline_stats import hotline_stats
+from assets.portals import portal_features, service_catalog
 from assets.reference import cities, curated_evidence
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
@@ -18,8 +19,6 @@ from hotline_eval.warehouse import query, replace_many
 
 FACTS = dg.AssetKey(["marts", "indicator_facts"])
 RANKING = dg.AssetKey(["marts", "city_ranking"])
-PORTAL_FEATURES = dg.AssetKey(["staging", "portal_features"])
-SERVICE_CATALOG = dg.AssetKey(["staging", "service_catalog"])
 
 
 def _published_fields() -> dict[str, frozenset[str]]:
@@ -40,7 +39,7 @@ def _published_fields() -> dict[str, frozenset[str]]:
 
 @dg.asset(
     key=FACTS, group_name="marts", kinds={"polars", "duckdb"},
-    deps=[staging_service_requests, hotline_stats, cities, curated_evidence, PORTAL_FEATURES, SERVICE_CATALOG],
+    deps=[staging_service_requests, hotline_stats, cities, curated_evidence, portal_features, service_catalog],
     pool=WAREHOUSE_POOL,
     check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=FACTS,
                                    description="Each city has each of the tertiary indicators, as a value or "

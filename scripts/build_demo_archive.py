@@ -350,6 +350,26 @@ def write_aggregate(archive: Archive, source: Source, rng: random.Random) -> int
     return 1
 
 
+PORTAL_PAGES = Path(__file__).resolve().parent / "demo_portal_pages"
+
+
+def write_portal_pages(archive: Archive, city: City) -> int:
+    """The hand-written demo page for each portal URL (scripts/demo_portal_pages/<city>/<n>.html), and
+    the city's service directory (services.json) at its first machine-readable `services` portal."""
+    written = 0
+    folder = PORTAL_PAGES / city.id
+    for index, portal in enumerate(city.portals):
+        page = folder / f"{index}.html"
+        if portal.kind == "services" and portal.url.endswith(".json") and (folder / "services.json").exists():
+            store(archive, portal.url, None, (folder / "services.json").read_bytes(), "application/json")
+            written += 1
+        elif page.exists() and not portal.url.endswith((".json", ".xml")):
+            # the bytes as written (GBK and EUC-KR pages declare their charset in <meta>)
+            store(archive, portal.url, None, page.read_bytes(), "text/html")
+            written += 1
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Build the demo archive in replay format.")
     parser.add_argument("--out", type=Path, default=DEMO_ARCHIVE, help=f"target directory (default {DEMO_ARCHIVE})")
@@ -361,6 +381,7 @@ def main() -> None:
     rng = random.Random(SEED)
     partitions: dict[str, list[str]] = {}
     for city in registry.cities:
+        print(f"{city.id:15} {'portal pages':30} {write_portal_pages(archive, city)} pages")
         profile = profile_for(city, rng)
         for source in city.sources:
             if source.kind == "aggregate_table":

@@ -37,6 +37,35 @@ def _partitions(args: argparse.Namespace, settings, cities: list[str]) -> list[t
     return [(c, m) for c in cities for m in months]
 
 
+RUNNER_PID_TAG = "hotline_eval/runner_pid"
+
+
+def _release_dead_runs(instance) -> None:
+    """Runs of an earlier runner that was killed (SIGKILL, power loss) still look started and still
+    hold their concurrency-pool slots, which would make every later step wait forever. Mark them
+    failed and free their slots, as Dagster's run monitoring does when a daemon runs."""
+    import dagster as dg
+
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
+                                                                  dg.DagsterRunStatus.STARTING])):
+        pid = run.tags.get(RUNNER_PID_TAG)
+        if pid is None or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"the runner process {pid} is gone (killed before the run ended)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        print(f"  released run {run.run_id[:8]} left behind by runner {pid}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--months", help="comma-separated YYYY-MM months to fetch (live mode)")
@@ -62,6 +91,8 @@ def main() -> int:
     cities = args.cities.split(",") if args.cities else request_level_cities(REGISTRY)
     partitions = _partitions(args, SETTINGS, cities)
     instance = dg.DagsterInstance.get()
+    _release_dead_runs(instance)
+    tags = {RUNNER_PID_TAG: str(os.getpid())}
     ingest = defs.resolve_job_def("refresh_requests")
     score = defs.resolve_job_def("score_and_publish")
     started = time.monotonic()
@@ -71,7 +102,7 @@ def main() -> int:
     for city_id, month in partitions:
         key = partition_key(city_id, month)
         result = ingest.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                           run_config=QUIET)
+                                           run_config=QUIET, tags=tags)
         status = "ok" if result.success else "FAILED"
         print(f"  {key:28} {status}")
         if not result.success:
@@ -79,7 +110,7 @@ def main() -> int:
             for event in result.all_events:
                 if event.is_step_failure and event.step_failure_data:
                     print(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}")
-    result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+    result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:

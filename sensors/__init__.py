@@ -19,7 +19,8 @@ ingest_job = dg.define_asset_job(
 )
 score_job = dg.define_asset_job(
     "score_and_publish",
-    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(hotline_stats),
+    selection=dg.AssetSelection.groups("reference", "portals", "marts", "publish")
+    | dg.AssetSelection.assets(hotline_stats),
     description="Refresh published statistics, recompute indicator facts and the ranking, publish the analyst file.",
 )
 

@@ -147,3 +147,19 @@ COMMENT ON COLUMN raw.run_failures.asset_keys IS 'Assets the run was materializi
 COMMENT ON COLUMN raw.run_failures.step_key IS 'Step that failed';
 COMMENT ON COLUMN raw.run_failures.error IS 'The error message';
 COMMENT ON COLUMN raw.run_failures.failed_at IS 'When the failure was recorded (UTC)';
+
+CREATE TABLE IF NOT EXISTS raw.page_fingerprints (
+    city_id VARCHAR NOT NULL,
+    url VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    feature_count INTEGER NOT NULL,
+    fetched_at TIMESTAMPTZ,
+    sha256 VARCHAR
+);
+COMMENT ON TABLE raw.page_fingerprints IS 'Last good structure fingerprint of each hotline page, to detect layout drift';
+COMMENT ON COLUMN raw.page_fingerprints.city_id IS 'Registry city id';
+COMMENT ON COLUMN raw.page_fingerprints.url IS 'Page URL';
+COMMENT ON COLUMN raw.page_fingerprints.fingerprint IS 'Structure fingerprint (tag/class skeleton sketch, not text)';
+COMMENT ON COLUMN raw.page_fingerprints.feature_count IS 'Features the page yielded when it was last good';
+COMMENT ON COLUMN raw.page_fingerprints.fetched_at IS 'When that good version was fetched';
+COMMENT ON COLUMN raw.page_fingerprints.sha256 IS 'sha256 of that archived page';

@@ -1,0 +1,128 @@
+"""Read a city's hotline pages into portal features, with drift detection and failures recorded.
+
+A page that cannot be fetched (404, robots.txt, timeout, refused host) is recorded with its reason
+and the other pages and cities go on. A page whose structure drifted, or that yields nothing where
+it yielded features before, is marked drifted: the city's last good evidence is kept, never
+overwritten by empties, and the drift check fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from hotline_eval.archive import ArchivedResponse
+from hotline_eval.errors import HotlineEvalError
+from hotline_eval.http import HttpClient
+from hotline_eval.portals import (
+    CatalogueSelectors,
+    PortalRules,
+    check_page_drift,
+    extract_features,
+    meta_refresh_target,
+    page_fingerprint,
+    parse_html_catalogue,
+    parse_open311_services,
+    portal_features_frame,
+)
+from hotline_eval.registry import City
+
+FINGERPRINT_SCHEMA = {"city_id": pl.String, "url": pl.String, "fingerprint": pl.String, "feature_count": pl.Int32,
+                      "fetched_at": pl.String, "sha256": pl.String}
+STAGED_FEATURE_SCHEMA = {"city_id": pl.String, "feature": pl.String, "value": pl.String, "value_num": pl.Float64,
+                         "evidence": pl.String, "source_url": pl.String, "fetched_at": pl.String,
+                         "sha256": pl.String, "is_synthetic": pl.Boolean}
+
+
+@dataclass
+class PageReading:
+    city_id: str
+    url: str
+    status: str  # ok, failed, drifted
+    reason: str = ""
+    features: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STAGED_FEATURE_SCHEMA))
+    fingerprint: str | None = None
+    sha256: str | None = None
+    fetched_at: str | None = None
+    is_synthetic: bool = False
+    response: ArchivedResponse | None = None
+
+
+@dataclass
+class CityReading:
+    city_id: str
+    pages: list[PageReading]
+
+    @property
+    def drifted(self) -> list[PageReading]:
+        return [p for p in self.pages if p.status == "drifted"]
+
+    @property
+    def read(self) -> list[PageReading]:
+        return [p for p in self.pages if p.status == "ok"]
+
+    def feature_rows(self) -> pl.DataFrame:
+        """The city's staged feature rows, with one `pages_read` row saying how many pages were read."""
+        frames = [p.features for p in self.read]
+        if not self.read:
+            return pl.DataFrame(schema=STAGED_FEATURE_SCHEMA)
+        first = self.read[0]
+        marker = pl.DataFrame([{
+            "city_id": self.city_id, "feature": "pages_read", "value": ", ".join(p.url for p in self.read),
+            "value_num": float(len(self.read)), "evidence": None, "source_url": first.url,
+            "fetched_at": first.fetched_at, "sha256": first.sha256, "is_synthetic": any(p.is_synthetic
+                                                                                        for p in self.read)}],
+            schema=STAGED_FEATURE_SCHEMA)
+        return pl.concat([*frames, marker])
+
+    def fingerprint_rows(self) -> pl.DataFrame:
+        return pl.DataFrame([{"city_id": self.city_id, "url": p.url, "fingerprint": p.fingerprint,
+                              "feature_count": p.features.height, "fetched_at": p.fetched_at, "sha256": p.sha256}
+                             for p in self.read], schema=FINGERPRINT_SCHEMA)
+
+
+def read_city_pages(client: HttpClient, city: City, rules: PortalRules,
+                    previous: Mapping[str, tuple[str, int]], *, min_similarity: float = 0.5) -> CityReading:
+    """Fetch and parse every non-directory portal page of ``city``; ``previous`` maps each URL to
+    its last good (fingerprint, feature count)."""
+    pages = []
+    for portal in city.portals:
+        if portal.kind == "services" and portal.url.endswith((".json", ".xml")):
+            continue  # a machine-readable directory, read by read_service_directory
+        try:
+            response = client.get(portal.url)
+            html = response.text()
+            refresh = meta_refresh_target(html, portal.url)
+            found = extract_features(html, url=portal.url, language=portal.language, city_id=city.id, rules=rules)
+            fingerprint = page_fingerprint(html)
+        except HotlineEvalError as exc:
+            pages.append(PageReading(city.id, portal.url, "failed", str(exc)))
+            continue
+        frame = portal_features_frame(found, fetched_at=response.fetched_at, sha256=response.sha256).with_columns(
+            pl.lit(response.is_synthetic).alias("is_synthetic"))
+        before = previous.get(portal.url)
+        verdict = check_page_drift(url=portal.url, previous_fingerprint=before[0] if before else None,
+                                   current_fingerprint=fingerprint,
+                                   previous_feature_count=before[1] if before else None,
+                                   current_feature_count=len(found), min_similarity=min_similarity)
+        reason = verdict.message + (f"; <meta refresh> to {refresh} (not followed)" if refresh else "")
+        pages.append(PageReading(city.id, portal.url, "ok" if verdict.passed else "drifted", reason, frame,
+                                 fingerprint, response.sha256, response.fetched_at, response.is_synthetic, response))
+    return CityReading(city.id, pages)
+
+
+def read_service_directory(client: HttpClient, city: City, url: str,
+                           selectors: CatalogueSelectors | None) -> pl.DataFrame:
+    """A service directory: Open311 services.json/.xml, or an HTML catalogue read with the site's selectors."""
+    response = client.get(url)
+    content_type = (response.content_type or "").lower()
+    if url.endswith((".json", ".xml")) or "json" in content_type or "xml" in content_type:
+        frame = parse_open311_services(response.body, response.content_type, city_id=city.id, sha256=response.sha256)
+    else:
+        if selectors is None:
+            raise HotlineEvalError(f"{url}: an HTML service directory needs `catalogue` selectors in "
+                                   f"config/portal_rules.yaml for {city.id}")
+        frame = parse_html_catalogue(response.text(), city_id=city.id, sha256=response.sha256, selectors=selectors)
+    return frame.with_columns(pl.lit(response.is_synthetic).alias("is_synthetic"))
