@@ -14,6 +14,7 @@ from assets.marts import indicator_facts, scores
 from assets.portals import portal_features, service_catalog
 from assets.publish import analyst_warehouse
 from assets.reference import cities, curated_evidence, value_mappings
+from assets.report import ranking_report
 from assets.requests import raw_service_request_records, staging_service_requests
 from assets.resources import HttpResource, SourceCredentials
 from sensors import JOBS, SCHEDULES, SENSORS
@@ -29,7 +30,8 @@ SETTINGS.work_db.parent.mkdir(parents=True, exist_ok=True)
 
 defs = dg.Definitions(
     assets=[cities, value_mappings, curated_evidence, raw_service_request_records, staging_service_requests,
-            hotline_stats, portal_features, service_catalog, indicator_facts, scores, analyst_warehouse],
+            hotline_stats, portal_features, service_catalog, indicator_facts, scores, analyst_warehouse,
+            ranking_report],
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=SENSORS,

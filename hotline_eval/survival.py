@@ -17,11 +17,9 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarra
     observed = np.asarray(observed, dtype=bool)
     if durations.size == 0:
         return np.array([]), np.array([])
-    order = np.argsort(durations, kind="stable")
-    durations, observed = durations[order], observed[order]
-    times = np.unique(durations[observed])
-    at_risk = durations.size - np.searchsorted(durations, times, side="left")
-    events = np.array([np.count_nonzero((durations == t) & observed) for t in times])
+    event_times = np.sort(durations[observed])
+    times, events = np.unique(event_times, return_counts=True)
+    at_risk = durations.size - np.searchsorted(np.sort(durations), times, side="left")
     survival = np.cumprod(1.0 - events / at_risk)
     return times, survival
 

@@ -1,0 +1,47 @@
+"""The report people look at: reports/ranking.html, self-contained, and the top of the ranking in the UI."""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.marts import FACTS, SCORE_SPECS
+from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.framework import load_framework
+from hotline_eval.report import render_report
+from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.warehouse import query
+
+REPORT_PATH = PROJECT_ROOT / "reports" / "ranking.html"
+
+
+@dg.asset(
+    name="ranking_report", group_name="publish", kinds={"html"}, pool=WAREHOUSE_POOL,
+    deps=[*(spec.key for spec in SCORE_SPECS), FACTS],
+    description="reports/ranking.html: the ranking with its uncertainty intervals, the four primary scores, an "
+                "indicator heatmap, per-city explanations and evidence dates; a banner when the data is synthetic. "
+                "Charts are inline SVG (Altair + vl-convert): the file opens offline.",
+)
+def ranking_report(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource) -> dg.MaterializeResult:
+    with warehouse(warehouse_db) as con:
+        ranking = query(con, "SELECT * FROM marts.city_ranking ORDER BY rank NULLS LAST, score DESC NULLS LAST")
+        primary = query(con, "SELECT * FROM marts.primary_scores")
+        facts = query(con, "SELECT * FROM marts.indicator_facts")
+        explanations = query(con, "SELECT * FROM marts.city_explanations ORDER BY city_id, kind, position")
+    page = render_report(ranking, primary, facts, explanations, load_framework())
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    tmp = REPORT_PATH.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(REPORT_PATH)  # a reader never sees half a page
+    top = ranking.filter(pl.col("rank").is_not_null()).head(10)
+    table = ["| rank | city | score | 90% rank interval | coverage |", "|---:|---|---:|---|---:|"]
+    table += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['rank_p05']}–{r['rank_p95']} | "
+              f"{r['coverage']:.0%} |" for r in top.iter_rows(named=True)]
+    context.log.info(f"report written to {REPORT_PATH}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(Path(REPORT_PATH).resolve())),
+        "top_of_ranking": dg.MetadataValue.md("\n".join(table)),
+        "data_mode": ranking["data_mode"][0] if ranking.height else "none",
+        "bytes": len(page.encode()),
+    })
