@@ -123,3 +123,10 @@ def test_published_file_opens_in_duckdb_1_4(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code.replace("staging.value_mappings", "t"),
                           str(default_file)], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
+
+
+def test_the_data_dictionary_is_in_sync_with_the_ddl() -> None:
+    from hotline_eval.dictionary import data_dictionary_markdown
+
+    written = (PROJECT / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
+    assert written == data_dictionary_markdown(), "run: python scripts/data_dictionary.py"
