@@ -186,8 +186,11 @@ def composite(scores: np.ndarray, st: Structure, aggregation: Aggregation = "ari
     primary_cov = np.column_stack([present_weight[:, primary_of_tertiary == p].sum(axis=1)
                                    / global_weights(st, w_t, w_s, w_p)[primary_of_tertiary == p].sum()
                                    for p in range(len(st.primaries))])
-    return Composite(secondary=secondary, primary=primary, overall=overall[:, 0], coverage=present_weight.sum(axis=1),
-                     secondary_coverage=secondary_cov, primary_coverage=primary_cov)
+    # shares of weights that sum to 1 can come out a hair above it in floating point
+    return Composite(secondary=secondary, primary=primary, overall=overall[:, 0],
+                     coverage=np.clip(present_weight.sum(axis=1), 0.0, 1.0),
+                     secondary_coverage=np.clip(secondary_cov, 0.0, 1.0),
+                     primary_coverage=np.clip(primary_cov, 0.0, 1.0))
 
 
 def ranks(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
