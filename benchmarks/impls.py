@@ -1,0 +1,279 @@
+"""Three implementations of the request-level tertiary facts, each reading the same staging Parquet file.
+
+(a) ``project``: the project's own code, called as assets/marts.py calls it (an ``Evidence`` with every
+    city publishing every field; the non-request frames empty with the warehouse's own columns), then
+    ``compute_facts(framework, ev)``; the feed indicators' raw_value per city is selected.
+(b) ``duckdb``: one hand-written SQL query (Kaplan-Meier included, as window functions).
+(c) ``pandas``: plain pandas (+ numpy for the Kaplan-Meier product).
+
+Each returns a dict {indicator_id: {city_id: value}}. Every definition follows hotline_eval/indicators.py;
+the quantiles are the same Kaplan-Meier definition as hotline_eval/survival.py (first event time at
+which survival <= 1 - q + 1e-12; open requests censored at the end of 2024), the medians interpolated.
+"""
+
+from __future__ import annotations
+
+PERIOD = "2024"
+CUTOFF = "2025-01-01 00:00:00+00"
+FEED_INDICATORS = [
+    "median_hours_to_close", "p90_hours_to_close", "closed_within_7_days", "closure_rate",
+    "open_backlog_age_days", "repeat_request_share", "geocoded_share", "resolution_text_completeness",
+    "digital_share", "channel_diversity", "agency_concentration_hhi", "agency_breadth",
+    "requests_per_1000_residents",
+]
+# the columns assets/marts.py reads from staging.service_requests
+COLUMNS = ["city_id", "partition_month", "created_at", "closed_at", "status", "category", "channel", "agency",
+           "latitude", "longitude", "resolution", "quality_flags", "sha256", "is_synthetic"]
+DIGITAL = ("web", "mobile_app", "sms", "email", "social", "chatbot")
+
+
+def populations() -> dict[str, int]:
+    from hotline_eval.registry import load_registry
+    return {c.id: c.population.value for c in load_registry().cities}
+
+
+# --- (a) the project -------------------------------------------------------------------------------
+def empty_frames():
+    """staging.* frames with the warehouse's own columns and types, empty (from sql/ddl via DuckDB)."""
+    import duckdb
+
+    from hotline_eval.warehouse import apply_ddl, query
+    con = duckdb.connect()
+    apply_ddl(con)
+    out = {t: query(con, f"SELECT * FROM staging.{t}")  # noqa: S608
+           for t in ("hotline_stats", "portal_features", "service_catalog", "curated_evidence")}
+    con.close()
+    return out
+
+
+def project_evidence(requests):
+    from hotline_eval.indicators import Evidence
+    from hotline_eval.reference import cities_frame
+    from hotline_eval.registry import load_registry
+    from hotline_eval.sources.common import RAW_COLUMNS
+    registry = load_registry()
+    frames = empty_frames()
+    every_field = frozenset(RAW_COLUMNS)
+    return Evidence(
+        period=PERIOD, cities=cities_frame(registry).sort("city_id"), requests=requests,
+        stats=frames["hotline_stats"], features=frames["portal_features"], catalog=frames["service_catalog"],
+        curated=frames["curated_evidence"], published_fields={c.id: every_field for c in registry.cities})
+
+
+def project_facts(ev):
+    from hotline_eval.framework import load_framework
+    from hotline_eval.indicators import compute_facts
+    return compute_facts(load_framework(), ev)
+
+
+def run_project(path: str) -> dict:
+    import polars as pl
+    requests = pl.read_parquet(path, columns=COLUMNS)
+    facts = project_facts(project_evidence(requests))
+    return facts_to_dict(facts)
+
+
+def facts_to_dict(facts) -> dict:
+    import polars as pl
+    out: dict = {i: {} for i in FEED_INDICATORS}
+    for ind, city, value in facts.filter(pl.col("indicator_id").is_in(FEED_INDICATORS)).select(
+            "indicator_id", "city_id", "raw_value").iter_rows():
+        if value is not None:
+            out[ind][city] = value
+    return out
+
+
+# --- (b) DuckDB ------------------------------------------------------------------------------------
+DUCKDB_SQL = f"""
+WITH
+base AS (
+    SELECT city_id, partition_month, created_at, closed_at, status, category, channel, agency,
+           latitude, longitude, resolution,
+           list_has_any(quality_flags, ['closed_before_created', 'closed_within_minute']) AS bad_close,
+           list_has_any(quality_flags, ['closed_before_created', 'closed_within_minute',
+                                        'placeholder_closed_date']) AS km_excluded,
+           epoch(closed_at) - epoch(created_at) AS close_s
+    FROM read_parquet($path)
+    WHERE starts_with(partition_month, '{PERIOD}')
+),
+km_rows AS (
+    SELECT city_id,
+           closed_at IS NOT NULL AND closed_at <= TIMESTAMPTZ '{CUTOFF}' AS closed,
+           (epoch(CASE WHEN closed_at IS NOT NULL AND closed_at <= TIMESTAMPTZ '{CUTOFF}' THEN closed_at
+                       ELSE TIMESTAMPTZ '{CUTOFF}' END) - epoch(created_at)) / 3600 AS hours
+    FROM base WHERE status <> 'cancelled' AND NOT km_excluded
+),
+km_times AS (SELECT city_id, hours, count(*) FILTER (WHERE closed) AS d, count(*) AS m FROM km_rows GROUP BY ALL),
+km_risk AS (
+    SELECT city_id, hours, d,
+           sum(m) OVER (PARTITION BY city_id ORDER BY hours DESC ROWS UNBOUNDED PRECEDING) AS at_risk
+    FROM km_times
+),
+km_surv AS (
+    SELECT city_id, hours,
+           product(1 - d / at_risk) OVER (PARTITION BY city_id ORDER BY hours ROWS UNBOUNDED PRECEDING) AS s
+    FROM km_risk WHERE d > 0
+),
+km AS (
+    SELECT city_id,
+           min(hours) FILTER (WHERE s <= 0.5 + 1e-12) AS median_hours_to_close,
+           min(hours) FILTER (WHERE s <= 0.1 + 1e-12) AS p90_hours_to_close
+    FROM km_surv GROUP BY ALL
+),
+not_cancelled AS (
+    SELECT city_id,
+           avg(CASE WHEN closed_at IS NOT NULL AND NOT bad_close AND close_s <= 168 * 3600 THEN 1.0 ELSE 0.0 END)
+               AS closed_within_7_days,
+           avg(CASE WHEN status = 'closed' THEN 1.0 ELSE 0.0 END) AS closure_rate,
+           median((epoch(TIMESTAMPTZ '{CUTOFF}') - epoch(created_at)) / 86400)
+               FILTER (WHERE (closed_at IS NULL OR closed_at > TIMESTAMPTZ '{CUTOFF}')
+                       AND NOT (status = 'closed' AND closed_at IS NULL)) AS open_backlog_age_days
+    FROM base WHERE status <> 'cancelled' GROUP BY ALL
+),
+repeats AS (
+    SELECT city_id,
+           avg(CASE WHEN created_at - lag(created_at) OVER w <= INTERVAL 7 DAY THEN 1.0 ELSE 0.0 END)
+               AS repeat_request_share
+    FROM base WHERE latitude IS NOT NULL AND longitude IS NOT NULL
+    WINDOW w AS (PARTITION BY city_id, category, round(latitude, 3), round(longitude, 3) ORDER BY created_at)
+    GROUP BY ALL
+),
+per_city AS (
+    SELECT city_id,
+           avg(CASE WHEN latitude IS NOT NULL AND longitude IS NOT NULL THEN 1.0 ELSE 0.0 END) AS geocoded_share,
+           avg(CASE WHEN resolution IS NOT NULL AND length(resolution) > 0 THEN 1.0 ELSE 0.0 END)
+               FILTER (WHERE status = 'closed') AS resolution_text_completeness,
+           avg(CASE WHEN channel IN {DIGITAL} THEN 1.0 ELSE 0.0 END) FILTER (WHERE channel <> 'unknown')
+               AS digital_share,
+           count(DISTINCT agency) FILTER (WHERE agency IS NOT NULL) AS agency_breadth,
+           count(*) / (count(DISTINCT partition_month) / 12 * 12) * 12 AS annual_requests
+    FROM base GROUP BY ALL
+),
+channels AS (
+    SELECT city_id, -sum(p * log2(p)) AS channel_diversity
+    FROM (SELECT city_id, count(*) / sum(count(*)) OVER (PARTITION BY city_id) AS p
+          FROM base WHERE channel <> 'unknown' GROUP BY city_id, channel)
+    GROUP BY ALL
+),
+agencies AS (
+    SELECT city_id, sum(p * p) AS agency_concentration_hhi
+    FROM (SELECT city_id, count(*) / sum(count(*)) OVER (PARTITION BY city_id) AS p
+          FROM base WHERE agency IS NOT NULL GROUP BY city_id, agency)
+    GROUP BY ALL
+)
+SELECT p.city_id, k.median_hours_to_close, k.p90_hours_to_close, n.closed_within_7_days, n.closure_rate,
+       n.open_backlog_age_days, r.repeat_request_share, p.geocoded_share, p.resolution_text_completeness,
+       p.digital_share, c.channel_diversity, a.agency_concentration_hhi,
+       CASE WHEN p.agency_breadth > 0 THEN p.agency_breadth END AS agency_breadth,
+       p.annual_requests / pop.population * 1000 AS requests_per_1000_residents
+FROM per_city p
+LEFT JOIN km k USING (city_id) LEFT JOIN not_cancelled n USING (city_id) LEFT JOIN repeats r USING (city_id)
+LEFT JOIN channels c USING (city_id) LEFT JOIN agencies a USING (city_id)
+JOIN populations pop USING (city_id)
+ORDER BY p.city_id
+"""
+
+
+def run_duckdb(path: str) -> dict:
+    import duckdb
+    con = duckdb.connect()
+    con.execute("CREATE TABLE populations (city_id VARCHAR, population BIGINT)")
+    con.executemany("INSERT INTO populations VALUES (?, ?)", list(populations().items()))
+    cur = con.execute(DUCKDB_SQL, {"path": path})
+    names = [d[0] for d in cur.description]
+    out: dict = {i: {} for i in FEED_INDICATORS}
+    for row in cur.fetchall():
+        rec = dict(zip(names, row, strict=True))
+        for ind in FEED_INDICATORS:
+            if rec[ind] is not None:
+                out[ind][rec["city_id"]] = float(rec[ind])
+    return out
+
+
+# --- (c) pandas ------------------------------------------------------------------------------------
+def _km_quantiles_pandas(hours, closed, qs):
+    import numpy as np
+    order = np.argsort(hours, kind="stable")
+    h, c = hours[order], closed[order]
+    n = h.size
+    # distinct times: first index of each, events per time
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    times = h[starts]
+    events = np.add.reduceat(c.astype(np.int64), starts)
+    at_risk = n - starts  # rows with hours >= time
+    keep = events > 0
+    times, surv = times[keep], np.cumprod(1.0 - events[keep] / at_risk[keep])
+    out = []
+    for q in qs:
+        hit = np.flatnonzero(surv <= 1.0 - q + 1e-12)
+        out.append(float(times[hit[0]]) if hit.size else None)
+    return out
+
+
+def run_pandas(path: str) -> dict:
+    import numpy as np
+    import pandas as pd
+    df = pd.read_parquet(path, columns=COLUMNS)
+    df = df[df["partition_month"].str.startswith(PERIOD)]
+    cutoff = pd.Timestamp(CUTOFF)
+    flags = df["quality_flags"].explode()
+    bad_close = flags.isin(["closed_before_created", "closed_within_minute"]).groupby(level=0).any()
+    placeholder = (flags == "placeholder_closed_date").groupby(level=0).any()
+    close_s = (df["closed_at"] - df["created_at"]).dt.total_seconds()
+    out: dict = {i: {} for i in FEED_INDICATORS}
+
+    nc = df["status"] != "cancelled"
+    # Kaplan-Meier quantiles
+    km = df[nc & ~bad_close & ~placeholder]
+    closed = km["closed_at"].notna() & (km["closed_at"] <= cutoff)
+    end = km["closed_at"].where(closed, cutoff)
+    hours = (end - km["created_at"]).dt.total_seconds() / 3600
+    for city, idx in km.groupby("city_id", sort=True).indices.items():
+        med, p90 = _km_quantiles_pandas(hours.to_numpy()[idx], closed.to_numpy()[idx], (0.5, 0.9))
+        if med is not None:
+            out["median_hours_to_close"][city] = med
+        if p90 is not None:
+            out["p90_hours_to_close"][city] = p90
+
+    sub = df[nc]
+    within = (sub["closed_at"].notna() & ~bad_close[nc] & (close_s[nc] <= 168 * 3600)).astype(float)
+    out["closed_within_7_days"] = within.groupby(sub["city_id"]).mean().to_dict()
+    out["closure_rate"] = (sub["status"] == "closed").astype(float).groupby(sub["city_id"]).mean().to_dict()
+    open_rows = sub[(sub["closed_at"].isna() | (sub["closed_at"] > cutoff))
+                    & ~((sub["status"] == "closed") & sub["closed_at"].isna())]
+    age = (cutoff - open_rows["created_at"]).dt.total_seconds() / 86400
+    out["open_backlog_age_days"] = age.groupby(open_rows["city_id"]).median().to_dict()
+
+    located = df["latitude"].notna() & df["longitude"].notna()
+    loc = df.loc[located, ["city_id", "category", "created_at"]].assign(
+        p0=df.loc[located, "latitude"].round(3), p1=df.loc[located, "longitude"].round(3))
+    loc = loc.sort_values("created_at", kind="stable")
+    gap = loc.groupby(["city_id", "category", "p0", "p1"], sort=False)["created_at"].diff()
+    rep = (gap.notna() & (gap <= pd.Timedelta(days=7))).astype(float)
+    out["repeat_request_share"] = rep.groupby(loc["city_id"]).mean().to_dict()
+    out["geocoded_share"] = located.astype(float).groupby(df["city_id"]).mean().to_dict()
+
+    closed_rows = df[df["status"] == "closed"]
+    has_text = (closed_rows["resolution"].notna() & (closed_rows["resolution"].str.len() > 0)).astype(float)
+    out["resolution_text_completeness"] = has_text.groupby(closed_rows["city_id"]).mean().to_dict()
+
+    known = df[df["channel"] != "unknown"]
+    out["digital_share"] = known["channel"].isin(DIGITAL).astype(float).groupby(known["city_id"]).mean().to_dict()
+    shares = known.groupby(["city_id", "channel"]).size()
+    shares = shares / shares.groupby(level=0).transform("sum")
+    out["channel_diversity"] = (-(shares * np.log2(shares))).groupby(level=0).sum().to_dict()
+
+    ag = df[df["agency"].notna()]
+    counts = ag.groupby(["city_id", "agency"]).size()
+    shares = counts / counts.groupby(level=0).transform("sum")
+    out["agency_concentration_hhi"] = (shares ** 2).groupby(level=0).sum().to_dict()
+    out["agency_breadth"] = {k: float(v) for k, v in ag.groupby("city_id")["agency"].nunique().to_dict().items()}
+
+    pops = populations()
+    per = df.groupby("city_id").agg(n=("city_id", "size"), months=("partition_month", "nunique"))
+    out["requests_per_1000_residents"] = {
+        c: r.n / (r.months / 12 * 12) * 12 / pops[c] * 1000 for c, r in per.iterrows()}
+    return {k: {c: float(v) for c, v in d.items() if v is not None and not pd.isna(v)} for k, d in out.items()}
+
+
+IMPLEMENTATIONS = {"project": run_project, "duckdb": run_duckdb, "pandas": run_pandas}
