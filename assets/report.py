@@ -6,14 +6,14 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.config import SETTINGS
 from assets.marts import FACTS, SCORE_SPECS
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.framework import load_framework
 from hotline_eval.report import render_report
-from hotline_eval.settings import PROJECT_ROOT
 from hotline_eval.warehouse import query
 
-REPORT_PATH = PROJECT_ROOT / "reports" / "ranking.html"
+REPORT_PATH = SETTINGS.report
 
 
 @dg.asset(

@@ -19,6 +19,7 @@ ENV_MODE = "HOTLINE_EVAL_MODE"
 ENV_ARCHIVE = "HOTLINE_EVAL_ARCHIVE_DIR"
 ENV_REPLAY = "HOTLINE_EVAL_REPLAY_DIR"
 ENV_CITIES = "HOTLINE_EVAL_CITIES"
+ENV_REPORT = "HOTLINE_EVAL_REPORT"
 
 DEMO_ARCHIVE = PROJECT_ROOT / "snapshots" / "demo"
 
@@ -30,6 +31,7 @@ class Settings:
     mode: Mode
     archive_dir: Path  # live mode stores fetched bodies here
     replay_dir: Path  # replay mode serves responses from here
+    report: Path  # the HTML report
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -41,4 +43,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"{ENV_MODE} must be 'live' or 'replay', not {mode!r}")
     archive = Path(env.get(ENV_ARCHIVE) or PROJECT_ROOT / "data" / "archive")
     replay = Path(env.get(ENV_REPLAY) or DEMO_ARCHIVE)
-    return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay)
+    report = Path(env.get(ENV_REPORT) or PROJECT_ROOT / "reports" / "ranking.html")
+    return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,
+                    report=report)

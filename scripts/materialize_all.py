@@ -127,7 +127,7 @@ def main() -> int:
     print(f"ranking: {SETTINGS.analyst_db}  (table marts.city_ranking, {len(rows)} cities, data_mode={rows[0][4]})")
     for rank, name, score_value, coverage, _ in rows[:10]:
         print(f"  {rank if rank is not None else '-':>3}  {name:20} score={score_value}  coverage={coverage}")
-    print(f"report:  {ROOT / 'reports' / 'ranking.html'}  (self-contained, opens offline)")
+    print(f"report:  {SETTINGS.report}  (self-contained, opens offline)")
     print(f"open the UI:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} HOTLINE_EVAL_MODE={SETTINGS.mode} "
           ".venv/bin/dagster dev   (then http://127.0.0.1:3000)")
     if failed:

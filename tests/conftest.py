@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +11,22 @@ from pytest_httpserver import HTTPServer
 from hotline_eval.archive import Archive
 from hotline_eval.http import HttpClient, HttpPolicy
 
+PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real_samples"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """The whole graph from the demo archive, once per test session, as the quick start runs it.
+    Returns the finished process and the environment it ran with (paths under a temp folder)."""
+    tmp = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "HOTLINE_EVAL_MODE": "replay", "HOTLINE_EVAL_DUCKDB": str(tmp / "hotline_eval.duckdb"),
+           "DAGSTER_HOME": str(tmp / "dagster_home"), "HOTLINE_EVAL_REPORT": str(tmp / "ranking.html")}
+    env.pop("HOTLINE_EVAL_CITIES", None)
+    out = subprocess.run([sys.executable, "scripts/materialize_all.py"], cwd=PROJECT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    return out, env
 
 
 @pytest.fixture

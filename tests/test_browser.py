@@ -43,13 +43,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "HOTLINE_EVAL_MODE": "replay", "HOTLINE_EVAL_DUCKDB": str(tmp / "hotline_eval.duckdb"),
-           "DAGSTER_HOME": str(tmp / "dagster_home")}
-    env.pop("HOTLINE_EVAL_CITIES", None)
-    out = subprocess.run([sys.executable, "scripts/materialize_all.py"], cwd=PROJECT, env=env, capture_output=True,
-                         text=True, timeout=600)
+def demo(demo_run) -> dict[str, str]:
+    out, env = demo_run
     assert out.returncode == 0, out.stderr[-2000:]
     return env
 
@@ -99,8 +94,7 @@ def _responds(url: str) -> bool:
 
 
 def test_report_charts_render(browser, demo) -> None:
-    report = PROJECT / "reports" / "ranking.html"
-    browser.get(report.as_uri())
+    browser.get(Path(demo["HOTLINE_EVAL_REPORT"]).as_uri())
     for chart in ("ranking-chart", "primary-chart", "heatmap"):
         svgs = browser.find_elements(By.CSS_SELECTOR, f"#{chart} svg")
         assert svgs, f"{chart}: no SVG"

@@ -4,7 +4,6 @@ partition keeps what had landed; the whole graph runs from the demo archive like
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -102,20 +101,9 @@ def test_a_partition_that_fails_mid_paging_keeps_what_had_landed(tmp_path: Path)
     assert _snapshot(tmp_path / "work.duckdb") == before
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """The whole graph from the demo archive, once, as the quick start runs it."""
-    tmp = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "HOTLINE_EVAL_MODE": "replay", "HOTLINE_EVAL_DUCKDB": str(tmp / "hotline_eval.duckdb"),
-           "DAGSTER_HOME": str(tmp / "dagster_home")}
-    env.pop("HOTLINE_EVAL_CITIES", None)
-    out = subprocess.run([sys.executable, "scripts/materialize_all.py"], cwd=PROJECT, env=env, capture_output=True,
-                         text=True, timeout=600)
-    return out, tmp / "hotline_eval.duckdb"
-
-
 def test_the_whole_graph_runs_from_the_demo_archive(demo_run) -> None:
-    out, db = demo_run
+    out, env = demo_run
+    db = Path(env["HOTLINE_EVAL_DUCKDB"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"ranking: {db}" in out.stdout
     con = duckdb.connect(str(db), read_only=True)
@@ -157,8 +145,7 @@ def test_the_whole_graph_runs_from_the_demo_archive(demo_run) -> None:
 @pytest.mark.xfail(strict=True, reason="no public statistics table could be confirmed for aggregate-only cities "
                                        "(Seoul, Hong Kong, Beijing, Shanghai, ...); see docs/sources.md")
 def test_published_statistics_for_four_aggregate_only_cities(demo_run) -> None:
-    _, db = demo_run
-    con = duckdb.connect(str(db), read_only=True)
+    con = duckdb.connect(demo_run[1]["HOTLINE_EVAL_DUCKDB"], read_only=True)
     stats_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.hotline_stats").fetchall()}
     request_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.service_requests").fetchall()}
     con.close()
