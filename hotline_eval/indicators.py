@@ -59,6 +59,7 @@ class Evidence:
     curated: pl.DataFrame  # staging.curated_evidence
     # city -> staging fields its request feeds publish (from the registry's field mappings)
     published_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    _in_period: pl.DataFrame | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # DuckDB hands TIMESTAMPTZ back as Etc/UTC; compare everything in one zone
@@ -70,7 +71,10 @@ class Evidence:
         return datetime(int(self.period) + 1, 1, 1, tzinfo=UTC)
 
     def in_period(self) -> pl.DataFrame:
-        return self.requests.filter(pl.col("partition_month").str.starts_with(self.period))
+        """Requests created in the evaluation period (computed once: a dozen indicators read it)."""
+        if self._in_period is None:
+            self._in_period = self.requests.filter(pl.col("partition_month").str.starts_with(self.period))
+        return self._in_period
 
     def publishes(self, city_id: str, *fields: str) -> bool:
         return all(f in self.published_fields.get(city_id, frozenset()) for f in fields)
