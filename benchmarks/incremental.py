@@ -1,0 +1,143 @@
+"""Incremental benchmark: one day of new requests on top of the history, against a full rebuild.
+
+The history is every generated request except those created on 2024-12-31 (UTC); that day is the
+new data, published as Socrata JSON pages. Both paths run the project's own code the way the assets
+do, against a DuckDB work database (benchmarks/data/incremental_<rows>.duckdb):
+
+full rebuild  (what re-running every staging partition and the facts costs; fetching excluded)
+  for every city-month partition: read raw rows -> stage_requests -> replace the staging partition
+  (assets/requests.py::staging_service_requests), then the facts over everything
+  (assets/marts.py::indicator_facts: query staging -> Evidence -> compute_facts).
+incremental  (the Dagster partitions the new day touches)
+  the day's pages -> records_to_raw -> upsert into raw by request_id (raw_service_request_records,
+  incremental mode); re-stage the touched city-month partitions; then the facts over everything.
+
+With ``verify``, the incremental result is checked against a full rebuild that includes the day.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from benchmarks import impls
+from benchmarks.generate import DATA_DIR, city_table, ensure_staging, generated_path, socrata_pages, to_raw
+from benchmarks.parsing import HEADERS, PARSE_URL
+
+DAY = datetime(2024, 12, 31, tzinfo=UTC)
+MARTS_QUERY = ("SELECT city_id, partition_month, created_at, closed_at, status, category, channel, agency, latitude, "
+               "longitude, resolution, quality_flags, sha256, is_synthetic FROM staging.service_requests")
+
+
+def _setup(rows: int):
+    from hotline_eval.warehouse import apply_ddl
+    ensure_staging(rows)
+    frame = pl.read_parquet(generated_path(rows))
+    new = pl.col("created_at") >= pl.lit(DAY)
+    day, history = frame.filter(new), frame.filter(~new)
+    path = DATA_DIR / f"incremental_{rows}.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    apply_ddl(con)
+    raw_rows = to_raw(history).to_arrow()  # noqa: F841 (DuckDB replacement scan)
+    con.execute("INSERT INTO raw.service_request_records BY NAME SELECT * FROM raw_rows")
+    con.execute("CHECKPOINT")
+    day_raw = to_raw(day.with_columns(
+        (pl.int_range(pl.len()).over("city_id", "partition_month") // 1000).cast(pl.Int32).alias("page_number")))
+    return con, history.height, socrata_pages(day_raw)
+
+
+def _stage_partitions(con, partitions, zones, mappings) -> int:
+    from hotline_eval.sources.common import RAW_SCHEMA
+    from hotline_eval.transforms.service_requests import stage_requests
+    from hotline_eval.warehouse import query, replace_many
+    n = 0
+    for city, month in partitions:
+        raw = query(con, "SELECT * FROM raw.service_request_records WHERE city_id = ? AND partition_month = ?",
+                    [city, month]).cast(RAW_SCHEMA)
+        staged = stage_requests(raw, zones[city], mappings)
+        replace_many(con, [
+            ("staging.service_requests", staged.rows, {"city_id": city, "partition_month": month}),
+            ("raw.rejects", staged.rejects.with_columns(stage=pl.lit("stage")),
+             {"city_id": city, "partition_key": month, "stage": "stage"}),
+        ])
+        n += staged.rows.height
+    return n
+
+
+def _facts(con) -> pl.DataFrame:
+    from hotline_eval.warehouse import query
+    return impls.project_facts(impls.project_evidence(query(con, MARTS_QUERY)))
+
+
+def _full(con, zones, mappings) -> dict:
+    from hotline_eval.warehouse import query
+    t0 = time.perf_counter()
+    partitions = query(con, "SELECT DISTINCT city_id, partition_month FROM raw.service_request_records "
+                            "ORDER BY ALL").rows()
+    staged = _stage_partitions(con, partitions, zones, mappings)
+    t1 = time.perf_counter()
+    facts = _facts(con)
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "stage_s": t1 - t0, "facts_s": t2 - t1, "staged_rows": staged,
+            "partitions": len(partitions), "facts": facts}
+
+
+def run(rows: int, verify: bool = False) -> dict:
+    from hotline_eval.archive import make_response
+    from hotline_eval.mappings import load_mappings
+    from hotline_eval.registry import load_registry
+    from hotline_eval.sources.common import Page, records_to_raw
+    from hotline_eval.warehouse import replace_many
+
+    t_setup = time.perf_counter()
+    con, history_rows, pages = _setup(rows)
+    setup_s = time.perf_counter() - t_setup
+    zones = dict(city_table().select("city_id", "timezone").iter_rows())
+    sources = dict(city_table().select("city_id", "source_id").iter_rows())
+    fields = dict(load_registry().city("new_york").sources[0].fields)
+    mappings = load_mappings()
+
+    full = _full(con, zones, mappings)
+
+    t0 = time.perf_counter()
+    by_partition: dict[tuple[str, str], list[Page]] = {}
+    for city, month, number, body in pages:
+        response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
+                                 200, HEADERS, body, is_synthetic=True)
+        by_partition.setdefault((city, month), []).append(Page(number=number, response=response,
+                                                               records=response.json()))
+    new_rows = 0
+    for (city, month), part_pages in by_partition.items():
+        batch = records_to_raw(part_pages, fields, city_id=city, source_id=sources[city], partition_month=month,
+                               updated_system_field=":updated_at")
+        new_rows += batch.rows.height
+        replace_many(con, [("raw.service_request_records", batch.rows,
+                            {"city_id": city, "source_id": sources[city], "partition_month": month}, "request_id")])
+    t1 = time.perf_counter()
+    restaged = _stage_partitions(con, sorted(by_partition), zones, mappings)
+    t2 = time.perf_counter()
+    facts = _facts(con)
+    t3 = time.perf_counter()
+    incremental = {"seconds": t3 - t0, "fetch_upsert_raw_s": t1 - t0, "restage_s": t2 - t1, "facts_s": t3 - t2,
+                   "new_rows": new_rows, "partitions": len(by_partition), "restaged_rows": restaged}
+    result = {
+        "history_rows": history_rows, "setup_s": setup_s,
+        "full": {k: v for k, v in full.items() if k != "facts"}, "incremental": incremental,
+        "ratio": incremental["seconds"] / full["seconds"],
+    }
+    if verify:
+        check = _full(con, zones, mappings)
+        import math
+        a = impls.facts_to_dict(facts)
+        b = impls.facts_to_dict(check["facts"])
+        diffs = [(i, c, a[i].get(c), b[i].get(c)) for i in a for c in set(a[i]) | set(b[i])
+                 if a[i].get(c) is None or b[i].get(c) is None
+                 or not math.isclose(a[i][c], b[i][c], rel_tol=1e-9, abs_tol=1e-9)]
+        result["verified_equal_to_full_rebuild"] = not diffs
+        result["verify_differences"] = [str(d) for d in diffs[:20]]
+    con.close()
+    return result

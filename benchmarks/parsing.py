@@ -1,0 +1,87 @@
+"""Parsing benchmark: raw Socrata JSON pages -> staging.service_requests rows, through the project's code.
+
+Per city-month partition, as a Socrata fetch does (hotline_eval/sources/socrata.py): each page body
+becomes an archived response (``make_response``: sha256, headers), is decoded (``response.json()``), the
+pages go through ``records_to_raw`` (field mapping, de-duplication by request id) and the raw rows
+through ``stage_requests`` (timestamp parsing with the city's zone, value mappings, quality flags).
+The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its own time zone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.generate import DATA_DIR, city_table, ensure_staging, generated_path, socrata_pages, to_raw
+
+PARSE_URL = "https://data.cityofnewyork.us/resource/erm2-nwe9.json"
+HEADERS = {"Content-Type": "application/json;charset=utf-8", "X-SODA2-Fields": "[]"}
+
+
+def pages_dir(rows: int, source_rows: int) -> Path:
+    return DATA_DIR / f"socrata_pages_{rows}_of_{source_rows}"
+
+
+def ensure_pages(rows: int, source_rows: int) -> Path:
+    """Write (once) the first ``rows`` generated requests as Socrata JSON pages, one file per page."""
+    folder = pages_dir(rows, source_rows)
+    index = folder / "index.parquet"
+    if index.exists():
+        return folder
+    ensure_staging(source_rows)
+    frame = pl.read_parquet(generated_path(source_rows))
+    # whole city-month partitions (as a fetch reads them), in a seeded random order, until ``rows`` are taken
+    sizes = frame.group_by("city_id", "partition_month").len().sort("city_id", "partition_month")
+    sizes = sizes.sample(fraction=1.0, shuffle=True, seed=1).with_columns(pl.col("len").cum_sum().alias("_upto"))
+    chosen = sizes.filter((pl.col("_upto") - pl.col("len")) < rows).select("city_id", "partition_month")
+    frame = frame.join(chosen, on=["city_id", "partition_month"], how="semi")
+    pages = socrata_pages(to_raw(frame))
+    (folder / "bodies").mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, (city, month, number, body) in enumerate(pages):
+        name = f"bodies/{i:06d}.json"
+        (folder / name).write_bytes(body)
+        files.append((city, month, number, name))
+    pl.DataFrame(files, schema=["city_id", "partition_month", "page_number", "file"], orient="row").write_parquet(index)
+    return folder
+
+
+def run(folder: str) -> dict:
+    from hotline_eval.archive import make_response
+    from hotline_eval.mappings import load_mappings
+    from hotline_eval.registry import load_registry
+    from hotline_eval.sources.common import Page, records_to_raw
+    from hotline_eval.transforms.service_requests import stage_requests
+
+    folder = Path(folder)
+    index = pl.read_parquet(folder / "index.parquet")
+    fields = dict(load_registry().city("new_york").sources[0].fields)
+    zones = dict(city_table().select("city_id", "timezone").iter_rows())
+    mappings = load_mappings()
+    timings = {"read_decode_s": 0.0, "records_to_raw_s": 0.0, "stage_requests_s": 0.0}
+    staged_rows = rejected = 0
+    t_start = time.perf_counter()
+    for (city, month), part in index.group_by("city_id", "partition_month", maintain_order=True):
+        t0 = time.perf_counter()
+        pages = []
+        for number, name in part.select("page_number", "file").iter_rows():
+            body = (folder / name).read_bytes()
+            response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
+                                     200, HEADERS, body, is_synthetic=True)
+            pages.append(Page(number=number, response=response, records=response.json()))
+        t1 = time.perf_counter()
+        raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,
+                             updated_system_field=":updated_at")
+        t2 = time.perf_counter()
+        staged = stage_requests(raw.rows, zones[city], mappings)
+        t3 = time.perf_counter()
+        timings["read_decode_s"] += t1 - t0
+        timings["records_to_raw_s"] += t2 - t1
+        timings["stage_requests_s"] += t3 - t2
+        staged_rows += staged.rows.height
+        rejected += staged.rejects.height + raw.rejects.height
+    seconds = time.perf_counter() - t_start
+    return {"seconds": seconds, "staged_rows": staged_rows, "rejected": rejected,
+            "rows_per_s": staged_rows / seconds, "pages": index.height, **timings}

@@ -1,0 +1,95 @@
+"""One measured job in a fresh interpreter: ``python -m benchmarks.worker <job> <args json> <out json>``.
+
+Imports happen before the clock starts; wall time covers reading the input to having the result.
+Peak memory is this process's peak resident set size at the end: VmHWM from /proc/self/status on
+Linux. Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries ru_maxrss over fork + exec, so a worker
+started by a parent holding 6 GB would report 6 GB whatever it did (VmHWM belongs to the new address
+space). ``ru_maxrss`` is reported beside it. benchmarks.run subtracts the peak of an idle interpreter
+measured the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def rss_mb() -> float:
+    """Peak RSS of this process's address space, MB (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def job_indicators(args: dict) -> dict:
+    from benchmarks import impls
+    impl = args["impl"]
+    # import what the implementation uses before the clock starts (and nothing else)
+    if impl == "pandas":
+        import pandas  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    elif impl == "duckdb":
+        import duckdb
+    else:
+        import duckdb  # noqa: F401 (empty warehouse frames from sql/ddl)
+        import polars  # noqa: F401
+
+        import hotline_eval.indicators  # noqa: F401
+    fn = impls.IMPLEMENTATIONS[impl]
+    after_import = rss_mb()
+    t0 = time.perf_counter()
+    values = fn(args["path"])
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "values": values, "rss_after_import_mb": after_import}
+
+
+def job_parsing(args: dict) -> dict:
+    from benchmarks import parsing
+    after_import = rss_mb()
+    result = parsing.run(args["dir"])
+    return {**result, "rss_after_import_mb": after_import}
+
+
+def job_incremental(args: dict) -> dict:
+    from benchmarks import incremental
+    after_import = rss_mb()
+    result = incremental.run(args["rows"], verify=args.get("verify", False))
+    return {**result, "rss_after_import_mb": after_import}
+
+
+def job_idle(_: dict) -> dict:
+    return {}
+
+
+def job_generate(args: dict) -> dict:
+    from benchmarks.generate import ensure_staging
+    return {"path": str(ensure_staging(args["rows"]))}
+
+
+def job_pages(args: dict) -> dict:
+    from benchmarks.parsing import ensure_pages
+    return {"path": str(ensure_pages(args["rows"], args["source_rows"]))}
+
+
+JOBS = {"generate": job_generate, "pages": job_pages, "indicators": job_indicators, "parsing": job_parsing,
+        "incremental": job_incremental, "idle": job_idle}
+
+
+def main() -> None:
+    job, args, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    result = JOBS[job](args)
+    result["peak_rss_mb"] = rss_mb()
+    result["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(out, "w") as handle:
+        json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    main()
