@@ -60,6 +60,8 @@ class Evidence:
     # city -> staging fields its request feeds publish (from the registry's field mappings)
     published_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     _in_period: pl.DataFrame | None = field(default=None, init=False, repr=False)
+    _request_evidence: pl.DataFrame | None = field(default=None, init=False, repr=False)
+    _close_times: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # DuckDB hands TIMESTAMPTZ back as Etc/UTC; compare everything in one zone
@@ -76,6 +78,17 @@ class Evidence:
             self._in_period = self.requests.filter(pl.col("partition_month").str.starts_with(self.period))
         return self._in_period
 
+    def request_evidence(self) -> pl.DataFrame:
+        """Per city: the months and archived pages its request-level values rest on."""
+        if self._request_evidence is None:
+            self._request_evidence = self.in_period().group_by("city_id").agg(
+                pl.format("city_id={}; partition_month in [{}]", pl.col("city_id").first(),
+                          pl.col("partition_month").unique().sort().str.join(",")).alias("evidence_keys"),
+                pl.col("sha256").unique().sort().alias("evidence_sha256s"),
+                pl.col("is_synthetic").any().alias("is_synthetic"),
+            )
+        return self._request_evidence
+
     def publishes(self, city_id: str, *fields: str) -> bool:
         return all(f in self.published_fields.get(city_id, frozenset()) for f in fields)
 
@@ -90,19 +103,18 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={c: FACT_SCHEMA.get(c, pl.String) for c in MEASURED_COLUMNS})
 
 
-def _from_requests(frame: pl.DataFrame, value: pl.Expr, *, n: pl.Expr | None = None) -> Measured:
-    """Aggregate request rows per city: value, count, month coverage and evidence."""
+def _from_requests(ev: Evidence, frame: pl.DataFrame, value: pl.Expr, *, n: pl.Expr | None = None) -> Measured:
+    """Aggregate request rows per city: value, count and month coverage; the evidence (the city's
+    archived pages and months in the period) is computed once per run and joined in."""
     if frame.is_empty():
         return _empty()
-    return frame.group_by("city_id").agg(
+    measured = frame.group_by("city_id").agg(
         value.cast(pl.Float64).alias("raw_value"),
         (n if n is not None else pl.len()).cast(pl.Int64).alias("n_observations"),
         (pl.col("partition_month").n_unique() / 12).alias("coverage"),
+    )
+    return measured.join(ev.request_evidence(), on="city_id", how="left").with_columns(
         pl.lit("staging.service_requests").alias("evidence_table"),
-        pl.format("city_id={}; partition_month in [{}]", pl.col("city_id").first(),
-                  pl.col("partition_month").unique().sort().str.join(",")).alias("evidence_keys"),
-        pl.col("sha256").unique().sort().alias("evidence_sha256s"),
-        pl.col("is_synthetic").any().alias("is_synthetic"),
         pl.lit(None, pl.String).alias("missing_reason"),
     ).select(MEASURED_COLUMNS)
 
@@ -136,23 +148,32 @@ def _close_time_rows(ev: Evidence) -> pl.DataFrame:
     return rows.filter(~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FLAGS)).list.any())
 
 
-def _km_hours(ev: Evidence, q: float) -> Measured:
-    """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end),
-    with the naive closed-only quantile beside it."""
+def _close_times(ev: Evidence) -> tuple[pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per city, hours to close and whether closed by the period's end (open requests censored
+    there): computed once for both quantiles."""
     cutoff = ev.period_end
-    rows = _close_time_rows(ev).with_columns(
+    rows = _close_time_rows(ev).select("city_id", "partition_month", "created_at", "closed_at").with_columns(
         (pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= cutoff)).alias("_closed"))
     rows = rows.with_columns(
         (pl.when(pl.col("_closed")).then(pl.col("closed_at")).otherwise(pl.lit(cutoff)) - pl.col("created_at"))
         .dt.total_seconds().truediv(3600).alias("_hours"))
-    measured = _from_requests(rows, pl.lit(0.0))
+    if ev._close_times is None:
+        ev._close_times = {city[0]: (group["_hours"].to_numpy(), group["_closed"].to_numpy())
+                           for city, group in rows.group_by("city_id")}
+    return rows, ev._close_times
+
+
+def _km_hours(ev: Evidence, q: float) -> Measured:
+    """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end),
+    with the naive closed-only quantile beside it."""
+    rows, curves = _close_times(ev)
+    measured = _from_requests(ev, rows, pl.lit(0.0))
     if measured.is_empty():
         return pl.concat([measured, _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
     values, naive = {}, {}
-    for city, group in rows.group_by("city_id"):
-        hours, closed = group["_hours"].to_numpy(), group["_closed"].to_numpy()
-        values[city[0]] = km_quantile(hours, closed, q)
-        naive[city[0]] = float(np.quantile(hours[closed], q)) if closed.any() else None
+    for city, (hours, closed) in curves.items():
+        values[city] = km_quantile(hours, closed, q)
+        naive[city] = float(np.quantile(hours[closed], q)) if closed.any() else None
     measured = measured.with_columns(
         pl.col("city_id").replace_strict(values, return_dtype=pl.Float64).alias("raw_value"),
         pl.col("city_id").replace_strict(naive, return_dtype=pl.Float64).alias("naive_value"),
@@ -179,12 +200,12 @@ def closed_within_7_days(ev: Evidence, _: Tertiary) -> Measured:
     hours = _valid_close_hours()
     valid = ~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FROM_CLOSE_TIMES)).list.any()
     within = (pl.col("closed_at").is_not_null() & valid & (hours <= 168)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(rows, within), _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, within), _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
 
 
 def closure_rate(ev: Evidence, _: Tertiary) -> Measured:
     rows = _not_cancelled(ev, "status")
-    feeds = _from_requests(rows, (pl.col("status") == "closed").cast(pl.Float64).mean())
+    feeds = _from_requests(ev, rows, (pl.col("status") == "closed").cast(pl.Float64).mean())
     published = _from_stats(ev, "resolution_rate", scale=0.01, exclude=feeds["city_id"])
     return _first_of(feeds, published, _gaps_frame(ev, "status"))
 
@@ -195,40 +216,43 @@ def open_backlog_age_days(ev: Evidence, _: Tertiary) -> Measured:
     open_at_cutoff = rows.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > cutoff))
     open_at_cutoff = open_at_cutoff.filter(~((pl.col("status") == "closed") & pl.col("closed_at").is_null()))
     age = ((pl.lit(cutoff) - pl.col("created_at")).dt.total_seconds() / 86_400).median()
-    return pl.concat([_from_requests(open_at_cutoff, age), _gaps_frame(ev, "status")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, open_at_cutoff, age), _gaps_frame(ev, "status")], how="diagonal_relaxed")
 
 
 def repeat_request_share(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "latitude", "longitude").filter(
         pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null())
     place = [pl.col("latitude").round(PLACE_DECIMALS), pl.col("longitude").round(PLACE_DECIMALS)]
-    ordered = rows.with_columns(*[p.alias(f"_p{i}") for i, p in enumerate(place)]).sort("created_at")
+    # one sort by (city, category, place, time), then compare each row with the one before it:
+    # faster than a windowed shift over four keys
+    keys = ["city_id", "category", "_p0", "_p1"]
+    ordered = rows.select("city_id", "partition_month", "category", "created_at",
+                          *[p.alias(f"_p{i}") for i, p in enumerate(place)]).sort([*keys, "created_at"])
+    same_place = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
     ordered = ordered.with_columns(
-        (pl.col("created_at") - pl.col("created_at").shift(1).over(["city_id", "category", "_p0", "_p1"],
-                                                                   order_by="created_at"))
-        .alias("_since_previous"))
+        pl.when(same_place).then(pl.col("created_at") - pl.col("created_at").shift(1)).alias("_since_previous"))
     repeat = (pl.col("_since_previous").is_not_null() & (pl.col("_since_previous") <= REPEAT_WINDOW))
-    return pl.concat([_from_requests(ordered, repeat.cast(pl.Float64).mean()),
+    return pl.concat([_from_requests(ev, ordered, repeat.cast(pl.Float64).mean()),
                       _gaps_frame(ev, "latitude", "longitude")], how="diagonal_relaxed")
 
 
 def geocoded_share(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "latitude", "longitude")
     located = (pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null()).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(rows, located), _gaps_frame(ev, "latitude", "longitude")],
+    return pl.concat([_from_requests(ev, rows, located), _gaps_frame(ev, "latitude", "longitude")],
                      how="diagonal_relaxed")
 
 
 def resolution_text_completeness(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "resolution", "status").filter(pl.col("status") == "closed")
     share = (pl.col("resolution").is_not_null() & (pl.col("resolution").str.len_chars() > 0)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(rows, share), _gaps_frame(ev, "resolution")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, share), _gaps_frame(ev, "resolution")], how="diagonal_relaxed")
 
 
 def digital_share(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
     share = pl.col("channel").is_in(DIGITAL_CHANNELS).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(rows, share), _gaps_frame(ev, "channel")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, share), _gaps_frame(ev, "channel")], how="diagonal_relaxed")
 
 
 def _entropy_bits(counts: list[int]) -> float:
@@ -245,20 +269,20 @@ def _per_city_value(frame: pl.DataFrame, key: str, fn: Callable[[list[int]], flo
 def channel_diversity(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
     values = _per_city_value(rows, "channel", _entropy_bits)
-    return pl.concat([_with_value(_from_requests(rows, pl.lit(0.0)), values), _gaps_frame(ev, "channel")],
+    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _gaps_frame(ev, "channel")],
                      how="diagonal_relaxed")
 
 
 def agency_concentration_hhi(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "agency").filter(pl.col("agency").is_not_null())
     values = _per_city_value(rows, "agency", lambda c: sum((x / sum(c)) ** 2 for x in c))
-    return pl.concat([_with_value(_from_requests(rows, pl.lit(0.0)), values), _gaps_frame(ev, "agency")],
+    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _gaps_frame(ev, "agency")],
                      how="diagonal_relaxed")
 
 
 def agency_breadth(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "agency").filter(pl.col("agency").is_not_null())
-    feeds = _from_requests(rows, pl.col("agency").n_unique())
+    feeds = _from_requests(ev, rows, pl.col("agency").n_unique())
     pages = _from_features(ev, "agencies_integrated", numeric=True, exclude=feeds["city_id"])
     curated = _from_curated(ev, "agency_breadth", exclude=pl.concat([feeds["city_id"], pages["city_id"]]))
     return _first_of(feeds, pages, curated)
@@ -267,7 +291,7 @@ def agency_breadth(ev: Evidence, _: Tertiary) -> Measured:
 def requests_per_1000_residents(ev: Evidence, _: Tertiary) -> Measured:
     population = ev.cities.select("city_id", pl.col("population").cast(pl.Float64))
     rows = ev.in_period()
-    feeds = _from_requests(rows, pl.len()).join(population, on="city_id").with_columns(
+    feeds = _from_requests(ev, rows, pl.len()).join(population, on="city_id").with_columns(
         (pl.col("raw_value") / (pl.col("coverage") * 12) * 12 / pl.col("population") * 1000).alias("raw_value"),
     ).drop("population")
     published = _from_stats(ev, ("cases_received", "calls_received"), annualize=True, exclude=feeds["city_id"])
