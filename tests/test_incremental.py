@@ -77,6 +77,9 @@ def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_n
     assert _rows(db, "SELECT count(*) FROM raw.service_request_records") == [(2,)]
     log = _rows(db, "SELECT refresh, status, rows_landed FROM raw.fetch_log ORDER BY fetched_at")
     assert log == [("full", "ok", 2), ("incremental", "ok", 1)]
+    untraced = _rows(db, "SELECT count(*) FROM raw.service_request_records r LEFT JOIN raw.http_archive a "
+                         "USING (sha256) WHERE a.sha256 IS NULL")
+    assert untraced == [(0,)], "rows kept from the full pull must still trace to their archived page"
 
 
 def test_failed_incremental_refresh_keeps_data_and_cursor(server: HTTPServer, live_nyc) -> None:
