@@ -40,6 +40,12 @@ def _partitions(args: argparse.Namespace, settings, cities: list[str]) -> list[t
 RUNNER_PID_TAG = "hotline_eval/runner_pid"
 
 
+def _print_failures(result) -> None:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            print(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+
+
 def _release_dead_runs(instance) -> None:
     """Runs of an earlier runner that was killed (SIGKILL, power loss) still look started and still
     hold their concurrency-pool slots, which would make every later step wait forever. Mark them
@@ -94,6 +100,7 @@ def main() -> int:
     _release_dead_runs(instance)
     tags = {RUNNER_PID_TAG: str(os.getpid())}
     ingest = defs.resolve_job_def("refresh_requests")
+    portals = defs.resolve_job_def("refresh_portals")
     score = defs.resolve_job_def("score_and_publish")
     started = time.monotonic()
     origin = f"replay archive {SETTINGS.replay_dir}" if SETTINGS.mode == "replay" else "live sources"
@@ -107,9 +114,12 @@ def main() -> int:
         print(f"  {key:28} {status}")
         if not result.success:
             failed.append(key)
-            for event in result.all_events:
-                if event.is_step_failure and event.step_failure_data:
-                    print(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}")
+            _print_failures(result)
+    result = portals.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
+    print(f"  {'portal pages and directories':28} {'ok' if result.success else 'FAILED'}")
+    if not result.success:
+        failed.append("refresh_portals")
+        _print_failures(result)
     result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
     if not result.success:
         for event in result.all_events:

@@ -19,8 +19,7 @@ ingest_job = dg.define_asset_job(
 )
 score_job = dg.define_asset_job(
     "score_and_publish",
-    selection=dg.AssetSelection.groups("reference", "portals", "marts", "publish")
-    | dg.AssetSelection.assets(hotline_stats),
+    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(hotline_stats),
     description="Refresh published statistics, recompute indicator facts and the ranking, publish the analyst file.",
 )
 
@@ -42,6 +41,18 @@ daily_scoring = dg.ScheduleDefinition(
     description="Every morning, after the request refresh, recompute the ranking and publish.",
 )
 
-SCHEDULES = [daily_current_month, daily_scoring]
-JOBS = [ingest_job, score_job]
+portals_job = dg.define_asset_job(
+    "refresh_portals",
+    selection=dg.AssetSelection.groups("portals"),
+    description="Read every city's hotline pages and service directories again.",
+)
+weekly_portals = dg.ScheduleDefinition(
+    name="weekly_portals", job=portals_job, cron_schedule="0 4 * * 1", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every Monday, the hotline pages and service directories (they change slowly; daily scoring "
+                "uses the last good evidence).",
+)
+
+SCHEDULES = [daily_current_month, daily_scoring, weekly_portals]
+JOBS = [ingest_job, score_job, portals_job]
 SENSORS = [make_freshness_sensor(ingest_job), record_run_failures]

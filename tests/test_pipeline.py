@@ -32,7 +32,7 @@ def test_every_asset_is_described_grouped_and_kinded() -> None:
         assert spec.description, spec.key
         assert spec.group_name and spec.group_name != "default", spec.key
         assert spec.kinds, spec.key
-    assert {s.name for s in defs.schedules} == {"daily_current_month", "daily_scoring"}
+    assert {s.name for s in defs.schedules} == {"daily_current_month", "daily_scoring", "weekly_portals"}
 
 
 def test_dagster_definitions_validate_passes() -> None:

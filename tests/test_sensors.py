@@ -86,7 +86,7 @@ def test_daily_schedule_refreshes_the_current_month_incrementally() -> None:
 
 
 def test_definitions_hold_schedules_sensors_and_checks() -> None:
-    assert len(defs.schedules) >= 2
+    assert {s.name for s in defs.schedules} == {"daily_current_month", "daily_scoring", "weekly_portals"}
     assert {s.name for s in defs.sensors} >= {"source_freshness", "record_run_failures"}
     checked = {k.asset_key.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys}
     specs = [s.key.to_user_string() for s in defs.resolve_all_asset_specs()]
