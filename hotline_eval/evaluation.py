@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from hotline_eval.errors import ConfigError
+from hotline_eval.config_files import load_yaml_model
 from hotline_eval.settings import PROJECT_ROOT
 
 DEFAULT_EVALUATION_FILE = PROJECT_ROOT / "config" / "evaluation.yaml"
@@ -25,14 +24,4 @@ class Evaluation(BaseModel):
 
 
 def load_evaluation(path: Path | str = DEFAULT_EVALUATION_FILE) -> Evaluation:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Evaluation.model_validate(raw)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: evaluation settings not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        problems = "; ".join(f"field {'.'.join(map(str, e['loc']))!r}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+    return load_yaml_model(Path(path), Evaluation, what="evaluation settings")

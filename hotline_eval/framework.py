@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hotline_eval.errors import ConfigError
+from hotline_eval.config_files import load_yaml_model
 from hotline_eval.settings import PROJECT_ROOT
 
 DEFAULT_FRAMEWORK_FILE = PROJECT_ROOT / "config" / "indicators.yaml"
@@ -88,23 +88,11 @@ def _line_of(text: str, loc: tuple) -> int | None:
     return node.start_mark.line + 1
 
 
+def _where(loc: tuple[int | str, ...], _raw: object, text: str) -> str:
+    line = _line_of(text, loc)
+    return f"{f'line {line}, ' if line else ''}field {'.'.join(map(str, loc))!r}"
+
+
 def load_framework(path: Path | str = DEFAULT_FRAMEWORK_FILE) -> Framework:
     """Load and validate; a bad file raises ConfigError naming the line and the field."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: indicator framework not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return Framework.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            line = _line_of(text, loc)
-            where = f"line {line}, " if line else ""
-            problems.append(f"{where}field {'.'.join(map(str, loc))!r}: {error['msg']}")
-        raise ConfigError(f"{path}: invalid indicator framework:\n  " + "\n  ".join(problems)) from None
+    return load_yaml_model(Path(path), Framework, what="indicator framework", describe=_where)

@@ -30,13 +30,13 @@ from urllib.parse import urljoin
 
 import polars as pl
 import soupsieve
-import yaml
 from bs4 import BeautifulSoup, Tag
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from hotline_eval.config_files import load_yaml_model
 from hotline_eval.encoding import decode_body
-from hotline_eval.errors import ConfigError, SourceFormatError
+from hotline_eval.errors import SourceFormatError
 from hotline_eval.settings import PROJECT_ROOT
 
 DEFAULT_RULES_FILE = PROJECT_ROOT / "config" / "portal_rules.yaml"
@@ -239,20 +239,9 @@ def _describe_loc(loc: Sequence[int | str], raw: Any) -> str:
 
 def load_portal_rules(path: Path | str = DEFAULT_RULES_FILE) -> PortalRules:
     """Read and validate the rules file; any problem is a ConfigError naming the file and field."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: portal rules file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'version', 'language_names' and 'features'")
-    try:
-        return PortalRules.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_describe_loc(tuple(e['loc']), raw)}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"{path}: invalid portal rules:\n  " + "\n  ".join(problems)) from None
+    return load_yaml_model(Path(path), PortalRules, what="portal rules",
+                           describe=lambda loc, raw, _text: _describe_loc(loc, raw),
+                           expect="a mapping with 'version', 'language_names' and 'features'")
 
 
 # ------------------------------------------------------------------------------------ text tools --

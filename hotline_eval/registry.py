@@ -13,9 +13,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hotline_eval.config_files import load_yaml_model
 from hotline_eval.errors import ConfigError
 from hotline_eval.settings import ENV_CITIES, PROJECT_ROOT
 
@@ -230,17 +230,5 @@ def load_registry(path: Path | str | None = None) -> Registry:
     """Load and validate the registry (default: $HOTLINE_EVAL_CITIES or config/cities.yaml); raise
     ConfigError naming file, city and field on any problem."""
     path = Path(path or os.environ.get(ENV_CITIES) or DEFAULT_CITIES_FILE)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: city registry not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'version' and 'cities'")
-    try:
-        return Registry.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_describe(tuple(e['loc']), raw)}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"{path}: invalid city registry:\n  " + "\n  ".join(problems)) from None
-
+    return load_yaml_model(path, Registry, what="city registry", describe=lambda loc, raw, _text: _describe(loc, raw),
+                           expect="a mapping with 'version' and 'cities'")
