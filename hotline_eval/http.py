@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 import urllib.robotparser
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -235,7 +234,3 @@ class HttpClient:
         except requests.exceptions.RequestException as exc:
             raise FetchError(f"GET {url}: body could not be read: {exc}") from None
         return b"".join(chunks)
-
-
-def hosts_of(urls: Iterable[str]) -> frozenset[str]:
-    return frozenset((urlsplit(u).hostname or "").lower() for u in urls)

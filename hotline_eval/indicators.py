@@ -169,7 +169,7 @@ def _km_hours(ev: Evidence, q: float) -> Measured:
     rows, curves = _close_times(ev)
     measured = _from_requests(ev, rows, pl.lit(0.0))
     if measured.is_empty():
-        return pl.concat([measured, _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+        return pl.concat([measured, _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
     values, naive = {}, {}
     for city, (hours, closed) in curves.items():
         values[city] = km_quantile(hours, closed, q)
@@ -180,7 +180,7 @@ def _km_hours(ev: Evidence, q: float) -> Measured:
     ).with_columns(pl.when(pl.col("raw_value").is_null())
                    .then(pl.lit(f"fewer than {q:.0%} of requests closed by the end of the period: "
                                 f"the quantile cannot be estimated")).alias("missing_reason"))
-    return pl.concat([measured, _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    return pl.concat([measured, _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
 
 
 def median_hours_to_close(ev: Evidence, _: Tertiary) -> Measured:
@@ -200,14 +200,14 @@ def closed_within_7_days(ev: Evidence, _: Tertiary) -> Measured:
     hours = _valid_close_hours()
     valid = ~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FROM_CLOSE_TIMES)).list.any()
     within = (pl.col("closed_at").is_not_null() & valid & (hours <= 168)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, within), _gaps_frame(ev, "closed_at")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, within), _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
 
 
 def closure_rate(ev: Evidence, _: Tertiary) -> Measured:
     rows = _not_cancelled(ev, "status")
     feeds = _from_requests(ev, rows, (pl.col("status") == "closed").cast(pl.Float64).mean())
     published = _from_stats(ev, "resolution_rate", scale=0.01, exclude=feeds["city_id"])
-    return _first_of(feeds, published, _gaps_frame(ev, "status"))
+    return _first_of(feeds, published, _field_gaps(ev, "status"))
 
 
 def open_backlog_age_days(ev: Evidence, _: Tertiary) -> Measured:
@@ -216,7 +216,7 @@ def open_backlog_age_days(ev: Evidence, _: Tertiary) -> Measured:
     open_at_cutoff = rows.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > cutoff))
     open_at_cutoff = open_at_cutoff.filter(~((pl.col("status") == "closed") & pl.col("closed_at").is_null()))
     age = ((pl.lit(cutoff) - pl.col("created_at")).dt.total_seconds() / 86_400).median()
-    return pl.concat([_from_requests(ev, open_at_cutoff, age), _gaps_frame(ev, "status")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, open_at_cutoff, age), _field_gaps(ev, "status")], how="diagonal_relaxed")
 
 
 def repeat_request_share(ev: Evidence, _: Tertiary) -> Measured:
@@ -233,26 +233,26 @@ def repeat_request_share(ev: Evidence, _: Tertiary) -> Measured:
         pl.when(same_place).then(pl.col("created_at") - pl.col("created_at").shift(1)).alias("_since_previous"))
     repeat = (pl.col("_since_previous").is_not_null() & (pl.col("_since_previous") <= REPEAT_WINDOW))
     return pl.concat([_from_requests(ev, ordered, repeat.cast(pl.Float64).mean()),
-                      _gaps_frame(ev, "latitude", "longitude")], how="diagonal_relaxed")
+                      _field_gaps(ev, "latitude", "longitude")], how="diagonal_relaxed")
 
 
 def geocoded_share(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "latitude", "longitude")
     located = (pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null()).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, located), _gaps_frame(ev, "latitude", "longitude")],
+    return pl.concat([_from_requests(ev, rows, located), _field_gaps(ev, "latitude", "longitude")],
                      how="diagonal_relaxed")
 
 
 def resolution_text_completeness(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "resolution", "status").filter(pl.col("status") == "closed")
     share = (pl.col("resolution").is_not_null() & (pl.col("resolution").str.len_chars() > 0)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, share), _gaps_frame(ev, "resolution")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, share), _field_gaps(ev, "resolution")], how="diagonal_relaxed")
 
 
 def digital_share(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
     share = pl.col("channel").is_in(DIGITAL_CHANNELS).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, share), _gaps_frame(ev, "channel")], how="diagonal_relaxed")
+    return pl.concat([_from_requests(ev, rows, share), _field_gaps(ev, "channel")], how="diagonal_relaxed")
 
 
 def _entropy_bits(counts: list[int]) -> float:
@@ -269,14 +269,14 @@ def _per_city_value(frame: pl.DataFrame, key: str, fn: Callable[[list[int]], flo
 def channel_diversity(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
     values = _per_city_value(rows, "channel", _entropy_bits)
-    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _gaps_frame(ev, "channel")],
+    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _field_gaps(ev, "channel")],
                      how="diagonal_relaxed")
 
 
 def agency_concentration_hhi(ev: Evidence, _: Tertiary) -> Measured:
     rows = _needs(ev, ev.in_period(), "agency").filter(pl.col("agency").is_not_null())
     values = _per_city_value(rows, "agency", lambda c: sum((x / sum(c)) ** 2 for x in c))
-    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _gaps_frame(ev, "agency")],
+    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _field_gaps(ev, "agency")],
                      how="diagonal_relaxed")
 
 
@@ -379,10 +379,6 @@ COMPUTATIONS: dict[str, Computation] = {
 
 
 # --- sources other than request feeds ------------------------------------------------------------
-def _gaps_frame(ev: Evidence, *fields: str) -> pl.DataFrame:
-    return _field_gaps(ev, *fields)
-
-
 def _with_value(measured: Measured, values: pl.DataFrame) -> Measured:
     return measured.join(values, on="city_id", how="left").with_columns(pl.col("_v").alias("raw_value")).select(
         MEASURED_COLUMNS)

@@ -110,15 +110,6 @@ def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[st
     return written
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    schema, name = _table(table).split(".")
-    rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-        [schema, name],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def _literal(value: object) -> str:
     """A SQL string literal (ATTACH takes no bound parameters)."""
     return "'" + str(value).replace("'", "''") + "'"
