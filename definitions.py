@@ -39,6 +39,7 @@ defs = dg.Definitions(
         "http": HttpResource(mode=SETTINGS.mode, archive_dir=str(SETTINGS.archive_dir),
                              replay_dir=str(SETTINGS.replay_dir)),
         "credentials": _credentials(),
-        "warehouse_db": DuckDBResource(database=str(SETTINGS.work_db)),
+        "warehouse_db": DuckDBResource(database=str(SETTINGS.work_db),
+                                       connection_config={"memory_limit": SETTINGS.duckdb_memory_limit}),
     },
 )

@@ -13,7 +13,7 @@ from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.capabilities import capability_matrix
 from hotline_eval.explain import explanations
 from hotline_eval.framework import load_framework
-from hotline_eval.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, compute_facts
+from hotline_eval.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, WarehouseRequests, compute_facts
 from hotline_eval.scoring import score
 from hotline_eval.warehouse import query, replace_many
 
@@ -54,9 +54,8 @@ def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResou
         ev = Evidence(
             period=str(EVALUATION.evaluation_year),
             cities=query(con, "SELECT * FROM staging.cities ORDER BY city_id"),
-            requests=query(con, "SELECT city_id, partition_month, created_at, closed_at, status, category, channel, "
-                                "agency, latitude, longitude, resolution, quality_flags, sha256, is_synthetic "
-                                "FROM staging.service_requests"),
+            # aggregated inside DuckDB: the request rows never load into Python
+            requests=WarehouseRequests(con),
             stats=query(con, "SELECT * FROM staging.hotline_stats"),
             features=query(con, "SELECT * FROM staging.portal_features"),
             catalog=query(con, "SELECT * FROM staging.service_catalog"),

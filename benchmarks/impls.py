@@ -67,9 +67,19 @@ def project_facts(ev):
 
 
 def run_project(path: str) -> dict:
-    import polars as pl
-    requests = pl.read_parquet(path, columns=COLUMNS)
-    facts = project_facts(project_evidence(requests))
+    """As assets/marts.py runs it: requests read where they live (here staging.service_requests is a view
+    over the same Parquet file the baselines read), aggregated by the project's SQL, assembled in polars."""
+    import duckdb
+
+    from hotline_eval.indicators import WarehouseRequests
+    from hotline_eval.settings import load_settings
+    # the work database's own connection settings (definitions.py), memory limit included
+    con = duckdb.connect(config={"memory_limit": load_settings().duckdb_memory_limit})
+    con.execute("CREATE SCHEMA staging")
+    literal = "'" + path.replace("'", "''") + "'"  # a view takes no bound parameters
+    con.execute(f"CREATE VIEW staging.service_requests AS SELECT * FROM read_parquet({literal})")  # noqa: S608
+    facts = project_facts(project_evidence(WarehouseRequests(con)))
+    con.close()
     return facts_to_dict(facts)
 
 

@@ -8,16 +8,18 @@ not publish closing dates, no page was read, no curated evidence), never a made-
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np
+import duckdb
 import polars as pl
 
 from hotline_eval.framework import Framework, Tertiary
-from hotline_eval.survival import km_quantile
+from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.warehouse import table_name
 
 FACT_SCHEMA = {
     "city_id": pl.String,
@@ -41,56 +43,122 @@ EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
 DIGITAL_CHANNELS = ("web", "mobile_app", "sms", "email", "social", "chatbot")
 CHANNEL_FEATURES = ("channel_phone", "channel_sms", "channel_web_form", "channel_mobile_app", "channel_social",
                     "channel_email", "channel_walk_in", "channel_chatbot")
-REPEAT_WINDOW = pl.duration(days=7)
+REPEAT_WINDOW_DAYS = 7
 PLACE_DECIMALS = 3  # about 100 m
 OPEN_DATA_SCORE = {"request_level": 1.0, "aggregate": 0.5, "not_public": 0.0}
 
 
+REQUEST_COLUMNS = ("city_id", "partition_month", "created_at", "closed_at", "status", "category", "channel",
+                   "agency", "latitude", "longitude", "resolution", "quality_flags", "sha256", "is_synthetic")
+MEASURES_SQL = PROJECT_ROOT / "sql" / "marts" / "request_measures.sql"
+EVIDENCE_SQL = PROJECT_ROOT / "sql" / "marts" / "request_evidence.sql"
+
+
+@dataclass(frozen=True)
+class WarehouseRequests:
+    """staging.service_requests read where it lives: the request-level measures are aggregated inside
+    DuckDB (sql/marts/request_measures.sql), so tens of millions of rows never enter Python."""
+
+    con: duckdb.DuckDBPyConnection
+    table: str = "staging.service_requests"
+
+
 @dataclass
 class Evidence:
-    """Everything the computations read, already loaded (from DuckDB, as Arrow)."""
+    """Everything the computations read: small tables loaded as polars frames, and the requests either
+    as a frame (tests, small inputs) or in the warehouse. Both go through the same SQL."""
 
     period: str  # evaluation year, YYYY
     cities: pl.DataFrame  # staging.cities
-    requests: pl.DataFrame  # staging.service_requests
+    requests: pl.DataFrame | WarehouseRequests  # staging.service_requests
     stats: pl.DataFrame  # staging.hotline_stats
     features: pl.DataFrame  # staging.portal_features
     catalog: pl.DataFrame  # staging.service_catalog
     curated: pl.DataFrame  # staging.curated_evidence
     # city -> staging fields its request feeds publish (from the registry's field mappings)
     published_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    _in_period: pl.DataFrame | None = field(default=None, init=False, repr=False)
+    _measures: pl.DataFrame | None = field(default=None, init=False, repr=False)
     _request_evidence: pl.DataFrame | None = field(default=None, init=False, repr=False)
-    _close_times: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # DuckDB hands TIMESTAMPTZ back as Etc/UTC; compare everything in one zone
-        if not self.requests.is_empty():
-            self.requests = self.requests.with_columns(pl.col("created_at", "closed_at").dt.convert_time_zone("UTC"))
 
     @property
     def period_end(self) -> datetime:
         return datetime(int(self.period) + 1, 1, 1, tzinfo=UTC)
 
-    def in_period(self) -> pl.DataFrame:
-        """Requests created in the evaluation period (computed once: a dozen indicators read it)."""
-        if self._in_period is None:
-            self._in_period = self.requests.filter(pl.col("partition_month").str.starts_with(self.period))
-        return self._in_period
+    def _aggregate(self) -> None:
+        params = {"period": self.period, "cutoff": self.period_end, "digital": list(DIGITAL_CHANNELS),
+                  "bad_close": list(EXCLUDED_FROM_CLOSE_TIMES), "km_excluded": list(EXCLUDED_FLAGS),
+                  "repeat_days": REPEAT_WINDOW_DAYS, "place_decimals": PLACE_DECIMALS}
+        with _request_rows(self.requests) as con:
+            self._measures = _run(con, MEASURES_SQL, params, MEASURE_SCHEMA)
+            self._request_evidence = _run(con, EVIDENCE_SQL, {"period": self.period}, REQUEST_EVIDENCE_SCHEMA)
+
+    def request_measures(self) -> pl.DataFrame:
+        """Per measure and city: value, naive value, rows and months (computed once for all indicators)."""
+        if self._measures is None:
+            self._aggregate()
+        return self._measures
 
     def request_evidence(self) -> pl.DataFrame:
         """Per city: the months and archived pages its request-level values rest on."""
         if self._request_evidence is None:
-            self._request_evidence = self.in_period().group_by("city_id").agg(
-                pl.format("city_id={}; partition_month in [{}]", pl.col("city_id").first(),
-                          pl.col("partition_month").unique().sort().str.join(",")).alias("evidence_keys"),
-                pl.col("sha256").unique().sort().alias("evidence_sha256s"),
-                pl.col("is_synthetic").any().alias("is_synthetic"),
-            )
+            self._aggregate()
         return self._request_evidence
+
+    def request_cities(self) -> list[str]:
+        """Cities with requests created in the evaluation period."""
+        return self.request_evidence()["city_id"].sort().to_list()
 
     def publishes(self, city_id: str, *fields: str) -> bool:
         return all(f in self.published_fields.get(city_id, frozenset()) for f in fields)
+
+
+MEASURE_SCHEMA = {"measure": pl.String, "city_id": pl.String, "raw_value": pl.Float64, "naive_value": pl.Float64,
+                  "n_observations": pl.Int64, "months": pl.Int64}
+REQUEST_EVIDENCE_SCHEMA = {"city_id": pl.String, "evidence_keys": pl.String,
+                           "evidence_sha256s": pl.List(pl.String), "is_synthetic": pl.Boolean}
+
+
+@contextmanager
+def _request_rows(requests: pl.DataFrame | WarehouseRequests) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with the view ``request_rows`` over the requests, dropped afterwards."""
+    if isinstance(requests, WarehouseRequests):
+        con = requests.con
+        con.execute(f"CREATE OR REPLACE TEMP VIEW request_rows AS SELECT {', '.join(REQUEST_COLUMNS)} "  # noqa: S608
+                    f"FROM {table_name(requests.table)}")
+        try:
+            yield con
+        finally:
+            con.execute("DROP VIEW IF EXISTS request_rows")
+        return
+    frame = _utc_requests(requests)
+    con = duckdb.connect()
+    try:
+        con.register("request_rows", frame.to_arrow())
+        yield con
+    finally:
+        con.close()
+
+
+def _utc_requests(frame: pl.DataFrame) -> pl.DataFrame:
+    """The indicator columns with timestamps as UTC instants (naive ones are taken as UTC)."""
+    schema = {"city_id": pl.String, "partition_month": pl.String, "created_at": pl.Datetime("us", "UTC"),
+              "closed_at": pl.Datetime("us", "UTC"), "status": pl.String, "category": pl.String,
+              "channel": pl.String, "agency": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
+              "resolution": pl.String, "quality_flags": pl.List(pl.String), "sha256": pl.String,
+              "is_synthetic": pl.Boolean}
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    stamps = []
+    for name in ("created_at", "closed_at"):
+        tz = getattr(frame.schema[name], "time_zone", None)
+        col = pl.col(name).dt.convert_time_zone("UTC") if tz else pl.col(name).dt.replace_time_zone("UTC")
+        stamps.append(col.dt.cast_time_unit("us"))
+    return frame.select(*REQUEST_COLUMNS).with_columns(stamps).cast(schema)
+
+
+def _run(con: duckdb.DuckDBPyConnection, path: Path, params: dict, schema: dict) -> pl.DataFrame:
+    frame = con.sql(path.read_text(encoding="utf-8"), params=params).pl()
+    return frame.cast(schema) if frame.height else pl.DataFrame(schema=schema)
 
 
 Measured = pl.DataFrame  # city_id, raw_value, n_observations, coverage, evidence_*, is_synthetic
@@ -103,186 +171,104 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={c: FACT_SCHEMA.get(c, pl.String) for c in MEASURED_COLUMNS})
 
 
-def _from_requests(ev: Evidence, frame: pl.DataFrame, value: pl.Expr, *, n: pl.Expr | None = None) -> Measured:
-    """Aggregate request rows per city: value, count and month coverage; the evidence (the city's
-    archived pages and months in the period) is computed once per run and joined in."""
-    if frame.is_empty():
+def _from_requests(ev: Evidence, measure: str, *fields: str, naive: bool = False) -> Measured:
+    """One request-level measure per city whose feeds publish ``fields``: value, count and month
+    coverage, with the city's evidence (months and archived pages in the period) joined in."""
+    ok = [c for c in ev.request_cities() if ev.publishes(c, *fields)]
+    rows = ev.request_measures().filter((pl.col("measure") == measure) & pl.col("city_id").is_in(ok))
+    if rows.is_empty():
         return _empty()
-    measured = frame.group_by("city_id").agg(
-        value.cast(pl.Float64).alias("raw_value"),
-        (n if n is not None else pl.len()).cast(pl.Int64).alias("n_observations"),
-        (pl.col("partition_month").n_unique() / 12).alias("coverage"),
-    )
+    measured = rows.select("city_id", "raw_value", "n_observations", (pl.col("months") / 12).alias("coverage"),
+                           *(["naive_value"] if naive else []))
     return measured.join(ev.request_evidence(), on="city_id", how="left").with_columns(
         pl.lit("staging.service_requests").alias("evidence_table"),
         pl.lit(None, pl.String).alias("missing_reason"),
-    ).select(MEASURED_COLUMNS)
-
-
-def _needs(ev: Evidence, frame: pl.DataFrame, *fields: str) -> pl.DataFrame:
-    """Keep only cities whose feeds publish ``fields``; the others are explained in `_field_gaps`."""
-    ok = [c for c in frame["city_id"].unique().to_list() if ev.publishes(c, *fields)]
-    return frame.filter(pl.col("city_id").is_in(ok))
+    ).select(MEASURED_COLUMNS + (["naive_value"] if naive else []))
 
 
 def _field_gaps(ev: Evidence, *fields: str) -> Measured:
     """Cities with request rows whose feeds lack ``fields``: missing, with the data's own reason."""
     rows = []
-    for city in ev.in_period()["city_id"].unique().sort().to_list():
+    for city in ev.request_cities():
         lacking = [f for f in fields if not ev.publishes(city, f)]
         if lacking:
             rows.append({"city_id": city, "missing_reason": f"the city's feed publishes no {', '.join(lacking)}"})
     return pl.DataFrame(rows, schema={"city_id": pl.String, "missing_reason": pl.String})
 
 
-def _valid_close_hours() -> pl.Expr:
-    return (pl.col("closed_at") - pl.col("created_at")).dt.total_seconds() / 3600
+def _with_gaps(ev: Evidence, measured: Measured, *fields: str) -> Measured:
+    return pl.concat([measured, _field_gaps(ev, *fields)], how="diagonal_relaxed")
 
 
 EXCLUDED_FLAGS = (*EXCLUDED_FROM_CLOSE_TIMES, "placeholder_closed_date")
 
 
-def _close_time_rows(ev: Evidence) -> pl.DataFrame:
-    """Requests for close-time measures: cancelled ones and impossible or placeholder dates left out."""
-    rows = _needs(ev, ev.in_period(), "closed_at").filter(pl.col("status") != "cancelled")
-    return rows.filter(~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FLAGS)).list.any())
-
-
-def _close_times(ev: Evidence) -> tuple[pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per city, hours to close and whether closed by the period's end (open requests censored
-    there): computed once for both quantiles."""
-    cutoff = ev.period_end
-    rows = _close_time_rows(ev).select("city_id", "partition_month", "created_at", "closed_at").with_columns(
-        (pl.col("closed_at").is_not_null() & (pl.col("closed_at") <= cutoff)).alias("_closed"))
-    rows = rows.with_columns(
-        (pl.when(pl.col("_closed")).then(pl.col("closed_at")).otherwise(pl.lit(cutoff)) - pl.col("created_at"))
-        .dt.total_seconds().truediv(3600).alias("_hours"))
-    if ev._close_times is None:
-        ev._close_times = {city[0]: (group["_hours"].to_numpy(), group["_closed"].to_numpy())
-                           for city, group in rows.group_by("city_id")}
-    return rows, ev._close_times
-
-
-def _km_hours(ev: Evidence, q: float) -> Measured:
-    """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end),
-    with the naive closed-only quantile beside it."""
-    rows, curves = _close_times(ev)
-    measured = _from_requests(ev, rows, pl.lit(0.0))
-    if measured.is_empty():
-        return pl.concat([measured, _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
-    values, naive = {}, {}
-    for city, (hours, closed) in curves.items():
-        values[city] = km_quantile(hours, closed, q)
-        naive[city] = float(np.quantile(hours[closed], q)) if closed.any() else None
-    measured = measured.with_columns(
-        pl.col("city_id").replace_strict(values, return_dtype=pl.Float64).alias("raw_value"),
-        pl.col("city_id").replace_strict(naive, return_dtype=pl.Float64).alias("naive_value"),
-    ).with_columns(pl.when(pl.col("raw_value").is_null())
-                   .then(pl.lit(f"fewer than {q:.0%} of requests closed by the end of the period: "
-                                f"the quantile cannot be estimated")).alias("missing_reason"))
-    return pl.concat([measured, _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
+def _km_hours(ev: Evidence, measure: str, q: float) -> Measured:
+    """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end;
+    cancelled requests and impossible or placeholder dates left out), with the naive closed-only
+    quantile beside it."""
+    measured = _from_requests(ev, measure, "closed_at", naive=True).with_columns(
+        pl.when(pl.col("raw_value").is_null())
+        .then(pl.lit(f"fewer than {q:.0%} of requests closed by the end of the period: "
+                     f"the quantile cannot be estimated")).alias("missing_reason"))
+    return _with_gaps(ev, measured, "closed_at")
 
 
 def median_hours_to_close(ev: Evidence, _: Tertiary) -> Measured:
-    return _km_hours(ev, 0.5)
+    return _km_hours(ev, "median_hours_to_close", 0.5)
 
 
 def p90_hours_to_close(ev: Evidence, _: Tertiary) -> Measured:
-    return _km_hours(ev, 0.9)
+    return _km_hours(ev, "p90_hours_to_close", 0.9)
 
 
-def _not_cancelled(ev: Evidence, *fields: str) -> pl.DataFrame:
-    return _needs(ev, ev.in_period(), *fields).filter(pl.col("status") != "cancelled")
-
-
+# The request-level measures themselves are defined in sql/marts/request_measures.sql.
 def closed_within_7_days(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _not_cancelled(ev, "closed_at")
-    hours = _valid_close_hours()
-    valid = ~pl.col("quality_flags").list.eval(pl.element().is_in(EXCLUDED_FROM_CLOSE_TIMES)).list.any()
-    within = (pl.col("closed_at").is_not_null() & valid & (hours <= 168)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, within), _field_gaps(ev, "closed_at")], how="diagonal_relaxed")
+    """Share of non-cancelled requests closed within 168 hours (impossible close times count as not)."""
+    return _with_gaps(ev, _from_requests(ev, "closed_within_7_days", "closed_at"), "closed_at")
 
 
 def closure_rate(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _not_cancelled(ev, "status")
-    feeds = _from_requests(ev, rows, (pl.col("status") == "closed").cast(pl.Float64).mean())
+    feeds = _from_requests(ev, "closure_rate", "status")
     published = _from_stats(ev, "resolution_rate", scale=0.01, exclude=feeds["city_id"])
     return _first_of(feeds, published, _field_gaps(ev, "status"))
 
 
 def open_backlog_age_days(ev: Evidence, _: Tertiary) -> Measured:
-    cutoff = ev.period_end
-    rows = _not_cancelled(ev, "status")
-    open_at_cutoff = rows.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > cutoff))
-    open_at_cutoff = open_at_cutoff.filter(~((pl.col("status") == "closed") & pl.col("closed_at").is_null()))
-    age = ((pl.lit(cutoff) - pl.col("created_at")).dt.total_seconds() / 86_400).median()
-    return pl.concat([_from_requests(ev, open_at_cutoff, age), _field_gaps(ev, "status")], how="diagonal_relaxed")
+    """Median age at the period's end of requests still open then."""
+    return _with_gaps(ev, _from_requests(ev, "open_backlog_age_days", "status"), "status")
 
 
 def repeat_request_share(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "latitude", "longitude").filter(
-        pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null())
-    place = [pl.col("latitude").round(PLACE_DECIMALS), pl.col("longitude").round(PLACE_DECIMALS)]
-    # one sort by (city, category, place, time), then compare each row with the one before it:
-    # faster than a windowed shift over four keys
-    keys = ["city_id", "category", "_p0", "_p1"]
-    ordered = rows.select("city_id", "partition_month", "category", "created_at",
-                          *[p.alias(f"_p{i}") for i, p in enumerate(place)]).sort([*keys, "created_at"])
-    same_place = pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys])
-    ordered = ordered.with_columns(
-        pl.when(same_place).then(pl.col("created_at") - pl.col("created_at").shift(1)).alias("_since_previous"))
-    repeat = (pl.col("_since_previous").is_not_null() & (pl.col("_since_previous") <= REPEAT_WINDOW))
-    return pl.concat([_from_requests(ev, ordered, repeat.cast(pl.Float64).mean()),
-                      _field_gaps(ev, "latitude", "longitude")], how="diagonal_relaxed")
+    """Share of located requests repeating one of the same category within about 100 m and 7 days."""
+    return _with_gaps(ev, _from_requests(ev, "repeat_request_share", "latitude", "longitude"),
+                      "latitude", "longitude")
 
 
 def geocoded_share(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "latitude", "longitude")
-    located = (pl.col("latitude").is_not_null() & pl.col("longitude").is_not_null()).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, located), _field_gaps(ev, "latitude", "longitude")],
-                     how="diagonal_relaxed")
+    return _with_gaps(ev, _from_requests(ev, "geocoded_share", "latitude", "longitude"), "latitude", "longitude")
 
 
 def resolution_text_completeness(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "resolution", "status").filter(pl.col("status") == "closed")
-    share = (pl.col("resolution").is_not_null() & (pl.col("resolution").str.len_chars() > 0)).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, share), _field_gaps(ev, "resolution")], how="diagonal_relaxed")
+    return _with_gaps(ev, _from_requests(ev, "resolution_text_completeness", "resolution", "status"), "resolution")
 
 
 def digital_share(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
-    share = pl.col("channel").is_in(DIGITAL_CHANNELS).cast(pl.Float64).mean()
-    return pl.concat([_from_requests(ev, rows, share), _field_gaps(ev, "channel")], how="diagonal_relaxed")
-
-
-def _entropy_bits(counts: list[int]) -> float:
-    total = sum(counts)
-    return -sum(c / total * math.log2(c / total) for c in counts if c) if total else 0.0
-
-
-def _per_city_value(frame: pl.DataFrame, key: str, fn: Callable[[list[int]], float]) -> pl.DataFrame:
-    counts = frame.group_by("city_id", key).len()
-    return counts.group_by("city_id").agg(pl.col("len")).with_columns(
-        pl.col("len").map_elements(fn, return_dtype=pl.Float64).alias("_v")).select("city_id", "_v")
+    return _with_gaps(ev, _from_requests(ev, "digital_share", "channel"), "channel")
 
 
 def channel_diversity(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "channel").filter(pl.col("channel") != "unknown")
-    values = _per_city_value(rows, "channel", _entropy_bits)
-    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _field_gaps(ev, "channel")],
-                     how="diagonal_relaxed")
+    """Shannon entropy (bits) of the known channels' shares."""
+    return _with_gaps(ev, _from_requests(ev, "channel_diversity", "channel"), "channel")
 
 
 def agency_concentration_hhi(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "agency").filter(pl.col("agency").is_not_null())
-    values = _per_city_value(rows, "agency", lambda c: sum((x / sum(c)) ** 2 for x in c))
-    return pl.concat([_with_value(_from_requests(ev, rows, pl.lit(0.0)), values), _field_gaps(ev, "agency")],
-                     how="diagonal_relaxed")
+    """Herfindahl-Hirschman index of requests across agencies."""
+    return _with_gaps(ev, _from_requests(ev, "agency_concentration_hhi", "agency"), "agency")
 
 
 def agency_breadth(ev: Evidence, _: Tertiary) -> Measured:
-    rows = _needs(ev, ev.in_period(), "agency").filter(pl.col("agency").is_not_null())
-    feeds = _from_requests(ev, rows, pl.col("agency").n_unique())
+    feeds = _from_requests(ev, "agency_breadth", "agency")
     pages = _from_features(ev, "agencies_integrated", numeric=True, exclude=feeds["city_id"])
     curated = _from_curated(ev, "agency_breadth", exclude=pl.concat([feeds["city_id"], pages["city_id"]]))
     return _first_of(feeds, pages, curated)
@@ -290,8 +276,7 @@ def agency_breadth(ev: Evidence, _: Tertiary) -> Measured:
 
 def requests_per_1000_residents(ev: Evidence, _: Tertiary) -> Measured:
     population = ev.cities.select("city_id", pl.col("population").cast(pl.Float64))
-    rows = ev.in_period()
-    feeds = _from_requests(ev, rows, pl.len()).join(population, on="city_id").with_columns(
+    feeds = _from_requests(ev, "requests").join(population, on="city_id").with_columns(
         (pl.col("raw_value") / (pl.col("coverage") * 12) * 12 / pl.col("population") * 1000).alias("raw_value"),
     ).drop("population")
     published = _from_stats(ev, ("cases_received", "calls_received"), annualize=True, exclude=feeds["city_id"])
@@ -379,11 +364,6 @@ COMPUTATIONS: dict[str, Computation] = {
 
 
 # --- sources other than request feeds ------------------------------------------------------------
-def _with_value(measured: Measured, values: pl.DataFrame) -> Measured:
-    return measured.join(values, on="city_id", how="left").with_columns(pl.col("_v").alias("raw_value")).select(
-        MEASURED_COLUMNS)
-
-
 def _first_of(*frames: pl.DataFrame) -> Measured:
     """Per city, the first frame that measures it (feeds before pages before curated)."""
     seen: set[str] = set()

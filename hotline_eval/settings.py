@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,9 @@ ENV_ARCHIVE = "HOTLINE_EVAL_ARCHIVE_DIR"
 ENV_REPLAY = "HOTLINE_EVAL_REPLAY_DIR"
 ENV_CITIES = "HOTLINE_EVAL_CITIES"
 ENV_REPORT = "HOTLINE_EVAL_REPORT"
+ENV_MEMORY = "HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT"
+# DuckDB spills to disk beyond this: a 10-million-request evaluation stays within about 2 GB
+DEFAULT_MEMORY_LIMIT = "1500MB"
 
 DEMO_ARCHIVE = PROJECT_ROOT / "snapshots" / "demo"
 
@@ -32,6 +36,7 @@ class Settings:
     archive_dir: Path  # live mode stores fetched bodies here
     replay_dir: Path  # replay mode serves responses from here
     report: Path  # the HTML report
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB memory_limit for the work database
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -44,5 +49,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     archive = Path(env.get(ENV_ARCHIVE) or PROJECT_ROOT / "data" / "archive")
     replay = Path(env.get(ENV_REPLAY) or DEMO_ARCHIVE)
     report = Path(env.get(ENV_REPORT) or PROJECT_ROOT / "reports" / "ranking.html")
+    memory = env.get(ENV_MEMORY) or DEFAULT_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip()):
+        raise ConfigError(f"{ENV_MEMORY} must be a size such as 1500MB or 4GB (or a share such as 50%), "
+                          f"not {memory!r}")
     return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,
-                    report=report)
+                    report=report, duckdb_memory_limit=memory.strip())

@@ -45,7 +45,7 @@ def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(statement).fetchall()
 
 
-def _table(name: str) -> str:
+def table_name(name: str) -> str:
     # identifiers cannot be bound as parameters: accept only schema.table names we recognise
     if not _IDENTIFIER.match(name) or name.split(".")[0] not in SCHEMAS:
         raise ValueError(f"not a warehouse table name: {name!r}")
@@ -90,7 +90,7 @@ def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[st
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
         for table, frame, where, *key in writes:
-            target = _table(table)
+            target = table_name(table)
             arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
             if where is not APPEND:
                 conditions = [f'"{column}" = ?' for column in (where or {})]
