@@ -105,7 +105,7 @@ def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, wareh
                              and (o.url_prefix is None or portal.url.startswith(o.url_prefix))), None)
             try:
                 frame = read_service_directory(http.client(city.hosts), city, portal.url,
-                                               override.catalogue if override else None)
+                                               override.catalogue if override else None, portal.records)
             except HotlineEvalError as exc:
                 status[portal.url] = f"failed: {exc}"
                 context.log.warning(f"{portal.url}: {exc}")

@@ -23,11 +23,12 @@ from hotline_eval.portals import (
     extract_features,
     meta_refresh_target,
     page_fingerprint,
+    parse_directory_records,
     parse_html_catalogue,
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import City
+from hotline_eval.registry import City, DirectoryRecords
 
 FINGERPRINT_SCHEMA = {"city_id": pl.String, "url": pl.String, "fingerprint": pl.String, "feature_count": pl.Int32,
                       "fetched_at": pl.String, "sha256": pl.String}
@@ -113,12 +114,16 @@ def read_city_pages(client: HttpClient, city: City, rules: PortalRules,
     return CityReading(city.id, pages)
 
 
-def read_service_directory(client: HttpClient, city: City, url: str,
-                           selectors: CatalogueSelectors | None) -> pl.DataFrame:
-    """A service directory: Open311 services.json/.xml, or an HTML catalogue read with the site's selectors."""
+def read_service_directory(client: HttpClient, city: City, url: str, selectors: CatalogueSelectors | None,
+                           records: DirectoryRecords | None = None) -> pl.DataFrame:
+    """A service directory: data records with the fields the registry names, Open311 services.json/.xml,
+    or an HTML catalogue read with the site's selectors."""
     response = client.get(url)
     content_type = (response.content_type or "").lower()
-    if url.endswith((".json", ".xml")) or "json" in content_type or "xml" in content_type:
+    if records is not None:
+        frame = parse_directory_records(response.body, response.content_type, city_id=city.id,
+                                        sha256=response.sha256, fields=records)
+    elif url.endswith((".json", ".xml")) or "json" in content_type or "xml" in content_type:
         frame = parse_open311_services(response.body, response.content_type, city_id=city.id, sha256=response.sha256)
     else:
         if selectors is None:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from hotline_eval.config_files import load_yaml_model
 from hotline_eval.encoding import decode_body
 from hotline_eval.errors import SourceFormatError
+from hotline_eval.registry import DirectoryRecords
 from hotline_eval.settings import PROJECT_ROOT
 
 DEFAULT_RULES_FILE = PROJECT_ROOT / "config" / "portal_rules.yaml"
@@ -709,6 +710,54 @@ def parse_open311_services(body: bytes, content_type: str | None, *, city_id: st
                      "group": _text_or_none(entry.get("group")),
                      "agency": _text_or_none(entry.get("agency") or entry.get("agency_responsible")),
                      "keywords": _keywords(entry.get("keywords")), "sha256": sha256})
+    return _catalog_frame(rows, what)
+
+
+def _record_field(record: Mapping[str, Any], path: str | None) -> Any:
+    """A field of a record; ``a.b`` reads key b of the object at a (``typology.visible_name``)."""
+    value: Any = record
+    for key in (path.split(".") if path else ()):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value if path else None
+
+
+def _joined(record: Mapping[str, Any], paths: Sequence[str]) -> str | None:
+    parts = [t for t in (_text_or_none(_record_field(record, p)) for p in paths) if t]
+    return " / ".join(parts) if parts else None
+
+
+def parse_directory_records(body: bytes, content_type: str | None, *, city_id: str, sha256: str,
+                            fields: DirectoryRecords) -> pl.DataFrame:
+    """A service directory published as JSON data records -> service_catalog rows, by the fields the
+    registry names (``a.b`` for a key inside an object). Accepts a list of objects (Socrata
+    ``/resource/<id>.json``, an Opendatasoft ``/exports/json``, a request feed whose distinct services
+    are the directory) or ``{"results": [...]}`` (Opendatasoft ``/records``). A record without a code
+    raises SourceFormatError; a code listed twice (a directory row per agency or detail) is kept once,
+    its first occurrence."""
+    what = f"{city_id} directory records ({sha256[:12]})"
+    try:
+        data = json.loads(decode_body(body, content_type))
+    except json.JSONDecodeError as exc:
+        raise SourceFormatError(f"{what}: not valid JSON ({exc.msg} at {exc.pos})") from None
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        data = data["results"]
+    if not isinstance(data, list):
+        raise SourceFormatError(f"{what}: expected a JSON list of records, got {type(data).__name__}")
+    rows, seen = [], set()
+    for index, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise SourceFormatError(f"{what}: record #{index} is a {type(record).__name__}, not an object")
+        code = _joined(record, fields.code)
+        if code is None:
+            raise SourceFormatError(f"{what}: record #{index} has no value in its code fields {fields.code}")
+        if code in seen:
+            continue
+        seen.add(code)
+        rows.append({"city_id": city_id, "service_code": code, "name": _joined(record, fields.name) or code,
+                     "group": _text_or_none(_record_field(record, fields.group)),
+                     "agency": _text_or_none(_record_field(record, fields.agency)),
+                     "keywords": _keywords(_record_field(record, fields.keywords)),
+                     "sha256": sha256})
     return _catalog_frame(rows, what)
 
 

@@ -54,12 +54,31 @@ class Hotline(_Strict):
     numbers: list[str] = Field(min_length=1)
 
 
+class DirectoryRecords(_Strict):
+    """A service directory published as data records (a Socrata resource, an Opendatasoft export):
+    the fields holding each service's code, name, group, agency and keywords. Code and name may be
+    several fields, joined with " / " (blank ones left out)."""
+
+    code: list[str] = Field(min_length=1)
+    name: list[str] = Field(min_length=1)
+    group: str | None = None
+    agency: str | None = None
+    keywords: str | None = None
+
+
 class Portal(_Strict):
     kind: PortalKind
     url: str
     language: str = Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    records: DirectoryRecords | None = None  # only for a `services` portal publishing data records
 
     _url = field_validator("url")(_check_url)
+
+    @model_validator(mode="after")
+    def _records_for_directories(self) -> Portal:
+        if self.records is not None and self.kind != "services":
+            raise ValueError(f"`records` describes a service directory; this portal is of kind {self.kind!r}")
+        return self
 
 
 class DataAvailability(_Strict):

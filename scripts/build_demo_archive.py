@@ -354,13 +354,17 @@ PORTAL_PAGES = Path(__file__).resolve().parent / "demo_portal_pages"
 
 
 def write_portal_pages(archive: Archive, city: City) -> int:
-    """The hand-written demo page for each portal URL (scripts/demo_portal_pages/<city>/<n>.html), and
-    the city's service directory (services.json) at its first machine-readable `services` portal."""
+    """The hand-written demo page for each portal URL (scripts/demo_portal_pages/<city>/<n>.html); a
+    service directory's data records (<n>.json), or its Open311 list (services.json)."""
     written = 0
     folder = PORTAL_PAGES / city.id
     for index, portal in enumerate(city.portals):
         page = folder / f"{index}.html"
-        if portal.kind == "services" and portal.url.endswith(".json") and (folder / "services.json").exists():
+        records = folder / f"{index}.json"
+        if portal.kind == "services" and records.exists():
+            store(archive, portal.url, None, records.read_bytes(), "application/json")
+            written += 1
+        elif portal.kind == "services" and portal.url.endswith(".json") and (folder / "services.json").exists():
             store(archive, portal.url, None, (folder / "services.json").read_bytes(), "application/json")
             written += 1
         elif page.exists() and not portal.url.endswith((".json", ".xml")):

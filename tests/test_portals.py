@@ -15,6 +15,7 @@ import yaml
 
 from hotline_eval.encoding import decode_body
 from hotline_eval.errors import ConfigError, FetchError, PolicyError, SourceFormatError
+from hotline_eval.portal_evidence import read_service_directory
 from hotline_eval.portals import (
     CATALOG_SCHEMA,
     DEFAULT_RULES_FILE,
@@ -29,11 +30,12 @@ from hotline_eval.portals import (
     load_portal_rules,
     meta_refresh_target,
     page_fingerprint,
+    parse_directory_records,
     parse_html_catalogue,
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import load_registry
+from hotline_eval.registry import DirectoryRecords, load_registry
 from tests.conftest import make_client
 
 FIXTURES = Path(__file__).parent / "fixtures" / "portals"
@@ -287,6 +289,80 @@ def test_open311_xml_entities_are_not_expanded() -> None:
     assert "root:" not in frame["name"][0]
 
 
+# Socrata /resource/cs9t-e3x8.json (NYC 311 Service Level Agreements): strings only, nulls left out
+NYC_SLA = b"""[
+ {"agency": "HPD", "problem": "Heat/Hot Water", "problem_details": "Entire Building", "sla_days": "3 days"},
+ {"agency": "HPD", "problem": "Plumbing", "problem_details": "Water Leak", "additional_details": "Heavy Flow",
+  "sla_days": "30 days"},
+ {"agency": "NYPD", "problem": "Noise - Residential", "problem_details": "Loud Music/Party", "sla_days": "8 hours"},
+ {"agency": "DOB", "problem": "Noise - Residential", "problem_details": "Loud Music/Party",
+  "sla_days": "SLA Not Managed by 311"},
+ {"agency": "DOT", "problem": "Street Condition", "sla_days": "10 days"}
+]"""
+NYC_FIELDS = DirectoryRecords(code=["problem", "problem_details", "additional_details"],
+                              name=["problem_details", "additional_details"], group="problem", agency="agency")
+
+
+def test_directory_records_from_socrata_over_http(tmp_path: Path, server) -> None:
+    server.expect_request("/resource/cs9t-e3x8.json", query_string="$limit=50000").respond_with_data(
+        NYC_SLA, content_type="application/json;charset=utf-8")
+    city = next(c for c in load_registry().cities if c.id == "new_york")
+    frame = read_service_directory(make_client(tmp_path), city, server.url_for("/resource/cs9t-e3x8.json") +
+                                   "?$limit=50000", None, NYC_FIELDS)
+    assert frame["service_code"].to_list() == [
+        "Heat/Hot Water / Entire Building", "Plumbing / Water Leak / Heavy Flow",
+        "Noise - Residential / Loud Music/Party", "Street Condition"]  # the DOB duplicate kept once
+    noise = frame.row(2, named=True)
+    assert (noise["name"], noise["group"], noise["agency"]) == ("Loud Music/Party", "Noise - Residential", "NYPD")
+    assert frame.row(3, named=True)["name"] == "Street Condition"  # no detail: the code names it
+    assert frame["is_synthetic"].to_list() == [False] * 4 and frame["sha256"].str.len_chars().to_list() == [64] * 4
+
+
+def test_directory_records_from_an_opendatasoft_export_and_a_request_feed(tmp_path: Path, server) -> None:
+    export = '[{"type": "Propreté", "soustype": "Déjections canines"}, ' \
+             '{"type": "Propreté", "soustype": "[] A requalifier"}, {"type": "Eau", "soustype": null}]'
+    server.expect_request("/api/explore/v2.1/catalog/datasets/dans-ma-rue/exports/json").respond_with_data(
+        export.encode("utf-8"), content_type="application/json; charset=utf-8")
+    paris = next(c for c in load_registry().cities if c.id == "paris")
+    frame = read_service_directory(
+        make_client(tmp_path), paris,
+        server.url_for("/api/explore/v2.1/catalog/datasets/dans-ma-rue/exports/json") + "?group_by=type,soustype",
+        None, DirectoryRecords(code=["type", "soustype"], name=["soustype"], group="type"))
+    assert frame["service_code"].to_list() == ["Propreté / Déjections canines", "Propreté / [] A requalifier", "Eau"]
+    assert frame["name"].to_list() == ["Déjections canines", "[] A requalifier", "Eau"]
+    # Avisos Madrid: a request list whose distinct services are the directory; group from a nested key
+    requests = b'[{"service_id": "591b379e", "service_name": "Desperfecto en calzada", ' \
+               b'"typology": {"visible_name": "Aviso"}}, {"service_id": "591b379e", "service_name": ' \
+               b'"Desperfecto en calzada", "typology": {"visible_name": "Aviso"}}, {"service_id": "591b3c01", ' \
+               b'"service_name": "Nueva instalaci\\u00f3n.", "typology": {"visible_name": "Petici\\u00f3n"}}]'
+    madrid = parse_directory_records(requests, "application/json", city_id="madrid", sha256="c" * 64,
+                                     fields=DirectoryRecords(code=["service_id"], name=["service_name"],
+                                                             group="typology.visible_name"))
+    assert madrid.select("service_code", "name", "group").rows() == [
+        ("591b379e", "Desperfecto en calzada", "Aviso"), ("591b3c01", "Nueva instalación.", "Petición")]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'[{"problem": null, "agency": "HPD"}]', "record #0 has no value in its code fields"),
+    (b'[["HPD", "Heat"]]', "record #0 is a list, not an object"),
+    (b'{"error": true, "message": "query.soql.no-such-column"}', "expected a JSON list of records, got dict"),
+    (b"[]", "lists no services"),
+    (b"<html>Service unavailable</html>", "not valid JSON"),
+])
+def test_directory_records_errors(body: bytes, message: str) -> None:
+    with pytest.raises(SourceFormatError, match=message):
+        parse_directory_records(body, "application/json", city_id="new_york", sha256="d" * 64, fields=NYC_FIELDS)
+
+
+def test_records_only_for_service_directories(tmp_path: Path) -> None:
+    registry = yaml.safe_load(Path("config/cities.yaml").read_text(encoding="utf-8"))
+    registry["cities"][0]["portals"][0]["records"] = {"code": ["x"], "name": ["x"]}
+    path = tmp_path / "cities.yaml"
+    path.write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="`records` describes a service directory"):
+        load_registry(path)
+
+
 def test_html_catalogue_berlin(rules: PortalRules) -> None:
     selectors = next(o.catalogue for o in rules.overrides if o.city_id == "berlin")
     frame = parse_html_catalogue(page("berlin_service_az.html"), city_id="berlin", sha256="e" * 64,
@@ -423,8 +499,8 @@ def test_demo_pages_exist_for_every_portal_and_show_features(rules: PortalRules)
     registry = load_registry()
     for city in registry.cities:
         for index, portal in enumerate(city.portals):
-            if portal.url.endswith((".json", ".xml")):
-                continue  # a machine-readable service directory: its demo is services.json
+            if portal.records is not None or portal.url.endswith((".json", ".xml")):
+                continue  # a machine-readable service directory: see the next test
             path = DEMO_PAGES / city.id / f"{index}.html"
             assert path.exists(), f"no demo page {path} for {portal.url}"
             found = extract_features(decode_body(path.read_bytes()), url=portal.url, language=portal.language,
@@ -433,12 +509,24 @@ def test_demo_pages_exist_for_every_portal_and_show_features(rules: PortalRules)
 
 
 def test_demo_service_directories_parse() -> None:
-    files = sorted(DEMO_PAGES.glob("*/services.json"))
-    assert len(files) >= 6
-    for path in files:
-        frame = parse_open311_services(path.read_bytes(), "application/json", city_id=path.parent.name,
-                                       sha256="0" * 64)
-        assert frame.height >= 5 and frame["service_code"].n_unique() == frame.height
+    """Every machine-readable directory the registry configures has a demo body in its real format."""
+    parsed = {}
+    for city in load_registry().cities:
+        for index, portal in enumerate(city.portals):
+            if portal.kind != "services":
+                continue
+            if portal.records is not None:
+                body = (DEMO_PAGES / city.id / f"{index}.json").read_bytes()
+                frame = parse_directory_records(body, "application/json", city_id=city.id, sha256="0" * 64,
+                                                fields=portal.records)
+            elif portal.url.endswith(".json"):
+                body = (DEMO_PAGES / city.id / "services.json").read_bytes()
+                frame = parse_open311_services(body, "application/json", city_id=city.id, sha256="0" * 64)
+            else:
+                continue  # an HTML catalogue: its demo page is checked with the other pages
+            assert frame.height >= 5 and frame["service_code"].n_unique() == frame.height, city.id
+            parsed[city.id] = frame
+    assert sorted(parsed) == ["madrid", "new_york", "paris", "san_francisco", "toronto"]
 
 
 def test_turkish_and_rioplatense_pages(rules: PortalRules) -> None:
