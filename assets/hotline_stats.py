@@ -9,7 +9,7 @@ from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
 from hotline_eval.archive import archive_rows
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.sources.aggregate import parse_stats, table_url
+from hotline_eval.sources.aggregate import fetch_stats, table_urls
 from hotline_eval.warehouse import APPEND, replace_many
 
 
@@ -33,10 +33,9 @@ def hotline_stats(context: dg.AssetExecutionContext, http: HttpResource, warehou
     frames: list[pl.DataFrame] = []
     for city, source in REGISTRY.sources("aggregate_table"):
         log = {"run_id": context.run.run_id, "source_id": source.id, "city_id": city.id, "partition_key": "*",
-               "refresh": "full", "pages": 1}
+               "refresh": "full", "pages": len(table_urls(source))}
         try:
-            response = http.client(city.hosts).get(table_url(source))
-            frame, bad_cells = parse_stats(response, source, city.id)
+            frame, bad_cells, responses = fetch_stats(http.client(city.hosts), source, city.id)
         except HotlineEvalError as exc:
             # one source failing must not stop the others, nor erase its last good rows
             status[source.id] = f"failed: {exc}"
@@ -50,7 +49,7 @@ def hotline_stats(context: dg.AssetExecutionContext, http: HttpResource, warehou
         frames.append(frame)
         writes += [
             ("staging.hotline_stats", frame, {"source_id": source.id}),
-            ("raw.http_archive", archive_rows([response], source_id=source.id, archive_dir=http.source_dir,
+            ("raw.http_archive", archive_rows(responses, source_id=source.id, archive_dir=http.source_dir,
                                               partition_key=None), {"source_id": source.id}),
             ("raw.fetch_log", fetch_log_row(**log, status="ok", rows=frame.height), APPEND),
         ]

@@ -7,6 +7,7 @@ message naming the file, the city and the field, never with a traceback from dee
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,9 @@ class DataAvailability(_Strict):
 AGGREGATE_METRICS = (
     "calls_received", "calls_answered", "answer_rate", "cases_received", "cases_resolved", "resolution_rate",
     "satisfaction_rate", "avg_wait_seconds", "avg_handle_seconds", "first_call_resolution_rate",
+    # share of calls answered within the line's target time; share of callers who hung up waiting;
+    # satisfaction on the publisher's own scale (the unit names it, e.g. "score of 5")
+    "service_level_rate", "abandonment_rate", "satisfaction_score",
 )
 
 
@@ -101,17 +105,78 @@ class MetricColumn(_Strict):
     unit: str
 
 
-class AggregateTable(_Strict):
-    """How to read a published statistics table (CSV, XLSX, HTML or JSON records)."""
+class StatsPage(_Strict):
+    """One page of a series that states its period only in its title or address (a monthly press
+    release): the period is written here, YYYY or YYYY-MM."""
 
-    format: Literal["csv", "xlsx", "html", "json"]
-    path: str  # path on base_url (or a full URL on an allowed host) of the file or page
-    period_column: str
+    path: str
+    period: str = Field(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+
+
+class AggregateTable(_Strict):
+    """How to read a published statistics table (CSV, XLSX, HTML, JSON records, or plain text)."""
+
+    format: Literal["csv", "xlsx", "html", "json", "text"]
+    # path on base_url (or a full URL on an allowed host) of the file or page; `paths` when the
+    # figures come as a series of pages of one layout (monthly bulletins), oldest first; `pages`
+    # when each page's period is known only from its title (then the period column is "period")
+    path: str | None = None
+    paths: list[str] = Field(default_factory=list)
+    pages: list[StatsPage] = Field(default_factory=list)
+    period_column: str = "period"
     period_format: str  # strptime format of the period values, e.g. "%Y%m", "%Y-%m", "%Y"
+    # a regular expression picking the period out of a longer cell ("January - October 2025")
+    period_pattern: str | None = None
     metrics: list[MetricColumn] = Field(min_length=1)
     html_table_index: int = 0  # which <table> on the page
+    header_row: int = Field(default=0, ge=0)  # which row of the table holds the column names
     sheet: str | None = None  # XLSX sheet name (first sheet when unset)
     json_records_path: list[str] = Field(default_factory=list)  # keys leading to the list of records
+    # columns whose empty cells repeat the value above (a period written once for a block of rows)
+    fill_down: list[str] = Field(default_factory=list)
+    # keep only rows whose column has this value (e.g. the "Total" row of a per-agency table)
+    row_filter: dict[str, str] = Field(default_factory=dict)
+    # month names in the publication's language, January first: replaced by 01..12 before parsing
+    # the period (matched ignoring case and accents)
+    month_names: list[str] | None = Field(default=None, min_length=12, max_length=12)
+    # "1.234.567" for thousands and "58,8" for decimals (German, Turkish, Spanish tables)
+    decimal_comma: bool = False
+    # a table with one metric per row and one period per column (label in the first column, which
+    # becomes the period column; a label may carry a note after the metric's name: "Call Abandoned
+    # Rate (Target<10%)" is the row of column "Call Abandoned Rate")
+    transpose: bool = False
+    # plain text: the first token of the line holding the column names ("Kalenderjahr 2013 2014");
+    # lines starting with a metric's column name are its rows. Tokens are split on whitespace.
+    header_label: str | None = None
+    # plain text: a regular expression whose named groups are metric columns, matched once per page
+    # (with `pages`): "(?P<received>[\\d,]+)件" reads one number from a sentence
+    text_pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AggregateTable:
+        locations = [self.path is not None, bool(self.paths), bool(self.pages)]
+        if sum(locations) != 1:
+            raise ValueError("give one of `path` (one file or page), `paths` (a series of pages) or `pages` "
+                             "(pages with their periods)")
+        if self.period_pattern is not None:
+            try:
+                if re.compile(self.period_pattern).groups != 1:
+                    raise ValueError("period_pattern needs exactly one group () around the period")
+            except re.error as exc:
+                raise ValueError(f"period_pattern is not a valid regular expression: {exc}") from None
+        if self.format == "text" and (self.header_label is None) == (self.text_pattern is None):
+            raise ValueError("a text source needs either `header_label` (a table in text) or `text_pattern`")
+        if self.text_pattern is not None:
+            if not self.pages:
+                raise ValueError("`text_pattern` reads one value per page: list the pages with their periods")
+            try:
+                groups = set(re.compile(self.text_pattern).groupindex)
+            except re.error as exc:
+                raise ValueError(f"text_pattern is not a valid regular expression: {exc}") from None
+            missing = [m.column for m in self.metrics if m.column not in groups]
+            if missing:
+                raise ValueError(f"text_pattern has no named group for metric columns {missing}")
+        return self
 
 
 class Source(_Strict):

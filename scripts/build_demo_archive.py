@@ -33,7 +33,7 @@ from hotline_eval.archive import Archive, make_response
 from hotline_eval.registry import City, Source, load_registry
 from hotline_eval.settings import DEMO_ARCHIVE
 from hotline_eval.sources import ckan, opendatasoft, socrata
-from hotline_eval.sources.aggregate import table_url
+from hotline_eval.sources.aggregate import table_urls
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")
@@ -306,10 +306,24 @@ def write_opendatasoft(archive: Archive, source: Source, month: str, items: list
     return len(pages)
 
 
+DEMO_STATS = Path(__file__).resolve().parent / "demo_stats"
+
+
 def write_aggregate(archive: Archive, source: Source, rng: random.Random) -> int:
-    """A statistics table in the source's published layout: its period column and metric columns."""
+    """A statistics table in the source's published layout: its period column and metric columns; or,
+    for layouts a generator cannot mimic (bulletin series), the hand-written pages in
+    scripts/demo_stats/<source id>/<n>.html (or .txt), one per path."""
     table = source.table
     assert table is not None
+    urls = table_urls(source)
+    written = sorted((DEMO_STATS / source.id).glob("*.*"), key=lambda p: int(p.stem))
+    if written:
+        if len(written) != len(urls):
+            raise SystemExit(f"{source.id}: {len(written)} demo pages for {len(urls)} paths")
+        for url, page in zip(urls, written, strict=True):
+            kind = "text/plain; charset=utf-8" if page.suffix == ".txt" else "text/html; charset=utf-8"
+            store(archive, url, None, page.read_bytes(), kind)
+        return len(urls)
     periods = [datetime(2024, m, 1) for m in range(1, 13)] if "%m" in table.period_format else \
         [datetime(y, 1, 1) for y in (2022, 2023, 2024)]
     base = rng.uniform(0.3, 3.0)
@@ -346,7 +360,7 @@ def write_aggregate(archive: Archive, source: Source, rng: random.Random) -> int
         html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{source.id}</title></head><body>"
                 f"{filler}<table><thead><tr>{header}</tr></thead><tbody>{cells}</tbody></table></body></html>")
         body, content_type = html.encode("utf-8"), "text/html; charset=utf-8"
-    store(archive, table_url(source), None, body, content_type)
+    store(archive, urls[0], None, body, content_type)
     return 1
 
 

@@ -142,11 +142,31 @@ def test_the_whole_graph_runs_from_the_demo_archive(demo_run) -> None:
     con.close()
 
 
-@pytest.mark.xfail(strict=True, reason="no public statistics table could be confirmed for aggregate-only cities "
-                                       "(Seoul, Hong Kong, Beijing, Shanghai, ...); see docs/sources.md")
 def test_published_statistics_for_four_aggregate_only_cities(demo_run) -> None:
     con = duckdb.connect(demo_run[1]["HOTLINE_EVAL_DUCKDB"], read_only=True)
     stats_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.hotline_stats").fetchall()}
     request_cities = {r[0] for r in con.execute("SELECT DISTINCT city_id FROM staging.service_requests").fetchall()}
     con.close()
     assert len(stats_cities - request_cities) >= 4, stats_cities
+    assert _all_synthetic(demo_run[1]["HOTLINE_EVAL_DUCKDB"], "staging.hotline_stats")
+
+
+def _all_synthetic(path: str, table: str) -> bool:
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return con.execute(f"SELECT bool_and(is_synthetic) FROM {table}").fetchone()[0] is True  # noqa: S608
+    finally:
+        con.close()
+
+
+def test_portal_evidence_for_every_city_and_directories_for_six(demo_run) -> None:
+    con = duckdb.connect(demo_run[1]["HOTLINE_EVAL_DUCKDB"], read_only=True)
+    featured = con.execute("SELECT count(DISTINCT city_id) FROM staging.portal_features").fetchone()[0]
+    catalogued = dict(con.execute("SELECT city_id, count(*) FROM staging.service_catalog GROUP BY ALL").fetchall())
+    duplicates = con.execute("SELECT count(*) - count(DISTINCT (city_id, service_code)) "
+                             "FROM staging.service_catalog").fetchone()[0]
+    con.close()
+    assert featured == 20
+    assert len(catalogued) >= 6 and min(catalogued.values()) >= 2, catalogued
+    assert duplicates == 0
+    assert _all_synthetic(demo_run[1]["HOTLINE_EVAL_DUCKDB"], "staging.service_catalog")

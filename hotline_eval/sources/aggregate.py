@@ -9,51 +9,155 @@ never silently skipped.
 from __future__ import annotations
 
 import io
+import itertools
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
 import polars as pl
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from hotline_eval.archive import ArchivedResponse
 from hotline_eval.errors import SourceFormatError
+from hotline_eval.http import HttpClient
 from hotline_eval.registry import AggregateTable, Source
 
 STATS_SCHEMA = {"city_id": pl.String, "source_id": pl.String, "period": pl.String, "metric": pl.String,
                 "value": pl.Float64, "unit": pl.String, "source_url": pl.String, "sha256": pl.String,
                 "is_synthetic": pl.Boolean}
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
+MULTIPLIER_WORDS = {"k", "m", "mn", "mio", "million", "millionen", "millones", "milhões", "bn", "千", "万", "萬",
+                    "亿", "億", "만", "억"}
 
 
-def table_url(source: Source) -> str:
-    assert source.table is not None
-    path = source.table.path
-    return path if path.startswith(("http://", "https://")) else f"{source.base_url.rstrip('/')}/{path.lstrip('/')}"
+def table_pages(source: Source) -> list[tuple[str, str | None]]:
+    """(URL, period the page states only in its title, if so) of every file or page the source's
+    figures are read from, oldest first."""
+    table = source.table
+    assert table is not None
+    if table.pages:
+        paths = [(p.path, p.period) for p in table.pages]
+    else:
+        paths = [(p, None) for p in ([table.path] if table.path else table.paths)]
+    base = source.base_url.rstrip("/")
+    return [(p if p.startswith(("http://", "https://")) else f"{base}/{p.lstrip('/')}", period)
+            for p, period in paths]
+
+
+def table_urls(source: Source) -> list[str]:
+    return [url for url, _ in table_pages(source)]
 
 
 def _text(response: ArchivedResponse, source: Source) -> str:
     return response.body.decode(source.encoding) if source.encoding else response.text()
 
 
-def html_rows(html: str, table_index: int, name: str) -> list[dict[str, str]]:
-    """Rows of the n-th <table> keyed by its header cells (<th>, or the first row's cells)."""
-    soup = BeautifulSoup(html, "lxml")
-    tables = soup.find_all("table")
-    if len(tables) <= table_index:
-        raise SourceFormatError(f"{name}: page has {len(tables)} tables, the source reads table #{table_index}")
-    rows = tables[table_index].find_all("tr")
-    cells = [[c.get_text(" ", strip=True) for c in row.find_all(["th", "td"])] for row in rows]
-    cells = [c for c in cells if any(c)]
-    if len(cells) < 2:
-        raise SourceFormatError(f"{name}: table #{table_index} has no data rows")
-    header, *body = cells
+def _cell_span(cell: Tag, name: str) -> int:
+    value = str(cell.get(name) or "1").strip()
+    return max(1, min(int(value), 1000)) if value.isdigit() else 1
+
+
+def table_grid(table: Tag) -> list[list[str]]:
+    """The cell texts of a table as a full grid: a cell spanning rows or columns fills each slot it
+    covers, as a reader sees it (a month written once beside its three rows belongs to all three)."""
+    grid: list[list[str]] = []
+    pending: dict[tuple[int, int], str] = {}  # (row, column) -> text carried down by a rowspan
+    for r, row in enumerate(table.find_all("tr")):
+        out: list[str] = []
+        cells = iter(row.find_all(["th", "td"]))
+        cell = next(cells, None)
+        while cell is not None or (r, len(out)) in pending:
+            if (r, len(out)) in pending:
+                out.append(pending.pop((r, len(out))))
+                continue
+            text = cell.get_text(" ", strip=True)
+            rowspan, colspan = _cell_span(cell, "rowspan"), _cell_span(cell, "colspan")
+            for _ in range(colspan):
+                for below in range(1, rowspan):
+                    pending[(r + below, len(out))] = text
+                out.append(text)
+            cell = next(cells, None)
+        grid.append(out)
+    return grid
+
+
+def grid_records(grid: list[list[str]], table: AggregateTable, name: str) -> list[dict[str, str]]:
+    """Rows of a table grid keyed by its header row. A transposed table (a metric per row, a period
+    per column) is turned first; its metric labels are matched to the metric columns, a note after
+    the name allowed, and its first column is the period column."""
+    grid = [row for row in grid if any(row)]
+    header_row = table.header_row
+    if table.transpose:
+        grid = [list(column) for column in itertools.zip_longest(*grid[header_row:], fillvalue="")]
+        header_row = 0
+    if len(grid) < header_row + 2:
+        raise SourceFormatError(f"{name}: the table has no data rows below header row {header_row}")
+    header, body = list(grid[header_row]), grid[header_row + 1:]
+    if table.transpose:
+        header[0] = table.period_column
+        header = [_metric_label(label, table) for label in header]
     return [dict(zip(header, row, strict=False)) for row in body]
 
 
-def source_rows(response: ArchivedResponse, source: Source) -> list[dict[str, Any]]:
+def _metric_label(label: str, table: AggregateTable) -> str:
+    """The metric column a row label names: itself, or the column it starts with before a note."""
+    text = " ".join(label.split())
+    for metric in table.metrics:
+        if text == metric.column or re.match(re.escape(metric.column) + r"\s*[(\[:*,]", text):
+            return metric.column
+    return text
+
+
+def html_rows(html: str, table: AggregateTable, name: str) -> list[dict[str, str]]:
+    """Rows of the configured <table> keyed by the cells of its header row (by default the first)."""
+    soup = BeautifulSoup(html, "lxml")
+    tables = soup.find_all("table")
+    index = table.html_table_index
+    if len(tables) <= index:
+        raise SourceFormatError(f"{name}: page has {len(tables)} tables, the source reads table #{index}")
+    return grid_records(table_grid(tables[index]), table, f"{name} table #{index}")
+
+
+def page_text(text: str) -> str:
+    """A page's visible text, one block per line (plain text is returned as it is)."""
+    if text.lstrip()[:1] != "<":
+        return text
+    soup = BeautifulSoup(text, "lxml")
+    for noise in soup(["script", "style", "noscript"]):
+        noise.decompose()
+    return soup.get_text("\n")
+
+
+def text_grid(text: str, header_label: str, labels: list[str], name: str) -> list[list[str]]:
+    """A table flattened into text lines ("Kalenderjahr 2013 2014 ..." then "Anrufe 575.391 ..."):
+    the line starting with ``header_label`` and, after it, the first line starting with each label."""
+    lines = [line.split() for line in text.splitlines()]
+    start = next((i for i, tokens in enumerate(lines) if tokens[:1] == [header_label]), None)
+    if start is None:
+        raise SourceFormatError(f"{name}: no line starts with {header_label!r}")
+    grid = [lines[start]]
+    for label in labels:
+        words = label.split()
+        row = next((t for t in lines[start + 1:] if t[:len(words)] == words), None)
+        if row is not None:
+            grid.append([label, *row[len(words):]])
+    return grid
+
+
+def source_rows(response: ArchivedResponse, source: Source, page_period: str | None = None) -> list[dict[str, Any]]:
     table = source.table
     assert table is not None
+    if table.format == "text":
+        text = page_text(_text(response, source))
+        if table.text_pattern is not None:
+            found = re.search(table.text_pattern, text)
+            if found is None:
+                raise SourceFormatError(f"{response.url}: the text does not match the source's text_pattern")
+            return [{table.period_column: page_period, **found.groupdict()}]
+        assert table.header_label is not None
+        grid = text_grid(text, table.header_label, [m.column for m in table.metrics], response.url)
+        return grid_records(grid, table, response.url)
     if table.format == "csv":
         text = _text(response, source)
         header = text.split("\n", 1)[0]
@@ -61,7 +165,7 @@ def source_rows(response: ArchivedResponse, source: Source) -> list[dict[str, An
         frame = pl.read_csv(io.StringIO(text), separator=separator, infer_schema=False)
         return frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns}).to_dicts()
     if table.format == "html":
-        return html_rows(_text(response, source), table.html_table_index, response.url)
+        return html_rows(_text(response, source), table, response.url)
     if table.format == "json":
         data: Any = response.json()
         for key in table.json_records_path:
@@ -72,49 +176,91 @@ def source_rows(response: ArchivedResponse, source: Source) -> list[dict[str, An
     raise SourceFormatError(f"{source.id}: format {table.format!r} has no reader yet; publish it as csv/html/json")
 
 
-def parse_number(text: Any) -> float | None:
-    """'1,234' '1 234' '98.5%' '98,5 %' -> float; anything else -> None."""
+def parse_number(text: Any, *, decimal_comma: bool = False) -> float | None:
+    """'1,234' '1 234' '98.5%' '98,5 %' '%58,8' -> float; anything else -> None. With ``decimal_comma``
+    the dot groups thousands and the comma marks decimals ('1.121.715', '58,8')."""
     if isinstance(text, int | float):
         return float(text)
     if not isinstance(text, str):
         return None
-    cleaned = text.strip().replace("\u00a0", "").replace(" ", "").rstrip("%")
-    if cleaned.count(",") == 1 and "." not in cleaned and len(cleaned.split(",")[1]) != 3:
-        cleaned = cleaned.replace(",", ".")  # a decimal comma (98,5)
-    cleaned = cleaned.replace(",", "")
+    # spaces group thousands ("2 106 667", also no-break and thin spaces); a unit may follow
+    # ("451 seconds", "3,378件"), but not a multiplier, which would change the number
+    cleaned = re.sub(r"[\s\u00a0\u2009\u202f]", "", text).lstrip("%")
+    unit = re.search(r"[^\d.,]+$", cleaned)
+    if unit is not None:
+        if unit.group(0).strip(".").casefold() in MULTIPLIER_WORDS:
+            return None
+        cleaned = cleaned[:unit.start()]
+    if decimal_comma:
+        cleaned = cleaned.replace(".", "").replace(",", ".")
+    else:
+        if cleaned.count(",") == 1 and "." not in cleaned and len(cleaned.split(",")[1]) != 3:
+            cleaned = cleaned.replace(",", ".")  # a decimal comma (98,5)
+        cleaned = cleaned.replace(",", "")
     return float(cleaned) if _NUMBER.match(cleaned) else None
 
 
-def parse_period(text: Any, fmt: str) -> str | None:
+def _fold(text: str) -> str:
+    """Case and accents ignored, Turkish dotless i included: 'MAYIS', 'Mayıs' -> 'mayis'."""
+    plain = unicodedata.normalize("NFKD", text.replace("ı", "i").replace("İ", "I"))
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def parse_period(text: Any, fmt: str, month_names: list[str] | None = None,
+                 pattern: str | None = None) -> str | None:
+    value = str(text).strip()
+    if pattern is not None:
+        found = re.search(pattern, value)
+        if found is None:
+            return None
+        value = found.group(1)
+    if month_names:
+        words = {_fold(name): f"{i:02d}" for i, name in enumerate(month_names, start=1)}
+        value = re.sub(r"[^\W\d_]+", lambda m: words.get(_fold(m.group(0)), m.group(0)), value)
     try:
-        parsed = datetime.strptime(str(text).strip(), fmt)
+        parsed = datetime.strptime(value, fmt)
     except ValueError:
         return None
     return parsed.strftime("%Y-%m") if "%m" in fmt else parsed.strftime("%Y")
 
 
-def parse_stats(response: ArchivedResponse, source: Source, city_id: str) -> tuple[pl.DataFrame, list[str]]:
-    """(long stats rows, problems). A missing column is an error; a bad cell is a problem, listed."""
+def _normal(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def parse_stats(response: ArchivedResponse, source: Source, city_id: str,
+                page_period: str | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """(long stats rows, problems). A missing column is an error; a bad cell is a problem, listed.
+    ``page_period`` is the period of a page that states it only in its title (``pages``)."""
     table: AggregateTable | None = source.table
     if table is None:
         raise SourceFormatError(f"{source.id}: no table description")
-    rows = source_rows(response, source)
+    rows = source_rows(response, source, page_period)
     if not rows:
         raise SourceFormatError(f"{response.url}: no rows")
     columns = set().union(*(r.keys() for r in rows))
-    needed = [table.period_column, *(m.column for m in table.metrics)]
+    needed = [table.period_column, *(m.column for m in table.metrics), *table.row_filter, *table.fill_down]
     missing = [c for c in needed if c not in columns]
     if missing:
         raise SourceFormatError(f"{response.url}: columns {missing} not found (found {sorted(columns)})")
     out: list[dict[str, Any]] = []
     problems: list[str] = []
+    above: dict[str, Any] = {}
     for row in rows:
-        period = parse_period(row.get(table.period_column), table.period_format)
+        for column in table.fill_down:
+            if _normal(row.get(column)):
+                above[column] = row.get(column)
+            else:
+                row = {**row, column: above.get(column)}
+        if any(_normal(row.get(c)) != _normal(v) for c, v in table.row_filter.items()):
+            continue
+        period = parse_period(row.get(table.period_column), table.period_format, table.month_names,
+                              table.period_pattern)
         if period is None:
             problems.append(f"period {row.get(table.period_column)!r} does not match {table.period_format!r}")
             continue
         for metric in table.metrics:
-            value = parse_number(row.get(metric.column))
+            value = parse_number(row.get(metric.column), decimal_comma=table.decimal_comma)
             if value is None:
                 problems.append(f"{period} {metric.metric}: {row.get(metric.column)!r} is not a number")
                 continue
@@ -123,3 +269,19 @@ def parse_stats(response: ArchivedResponse, source: Source, city_id: str) -> tup
                         "is_synthetic": response.is_synthetic})
     frame = pl.DataFrame(out, schema=STATS_SCHEMA).unique(["period", "metric"], keep="last", maintain_order=True)
     return frame, problems
+
+
+def fetch_stats(client: HttpClient, source: Source, city_id: str
+                ) -> tuple[pl.DataFrame, list[str], list[ArchivedResponse]]:
+    """Every page or file of an aggregate source, parsed: (long rows, unreadable cells, responses).
+    Pages come oldest first, so where two publish the same period the newer one's figure stands."""
+    frames, problems, responses = [], [], []
+    pages = table_pages(source)
+    for url, page_period in pages:
+        response = client.get(url)
+        frame, bad_cells = parse_stats(response, source, city_id, page_period)
+        frames.append(frame)
+        problems += [f"{url}: {p}" for p in bad_cells] if len(pages) > 1 else bad_cells
+        responses.append(response)
+    frame = pl.concat(frames).unique(["period", "metric"], keep="last", maintain_order=True).sort("period", "metric")
+    return frame, problems, responses

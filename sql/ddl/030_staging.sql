@@ -71,7 +71,7 @@ COMMENT ON TABLE staging.hotline_stats IS 'Statistics cities publish about their
 COMMENT ON COLUMN staging.hotline_stats.city_id IS 'Registry city id';
 COMMENT ON COLUMN staging.hotline_stats.source_id IS 'Registry source id';
 COMMENT ON COLUMN staging.hotline_stats.period IS 'Period the value covers: YYYY-MM or YYYY';
-COMMENT ON COLUMN staging.hotline_stats.metric IS 'calls_received, calls_answered, answer_rate, cases_received, cases_resolved, resolution_rate, satisfaction_rate, avg_wait_seconds, ...';
+COMMENT ON COLUMN staging.hotline_stats.metric IS 'calls_received, calls_answered, answer_rate, cases_received, cases_resolved, resolution_rate, satisfaction_rate, satisfaction_score, avg_wait_seconds, avg_handle_seconds, service_level_rate, abandonment_rate, ... (registry AGGREGATE_METRICS)';
 COMMENT ON COLUMN staging.hotline_stats.value IS 'Published value';
 COMMENT ON COLUMN staging.hotline_stats.unit IS 'Unit of the value (calls, cases, percent, seconds)';
 COMMENT ON COLUMN staging.hotline_stats.source_url IS 'URL of the published table';
