@@ -13,6 +13,7 @@ to the bytes it came from by sha256.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -23,9 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
 import polars as pl
 
-from hotline_eval.encoding import decode_body
+from hotline_eval.encoding import decode_body, detect_charset
 from hotline_eval.errors import ReplayMissError, SourceFormatError
 
 # Response headers worth keeping: what tells us the format, the version and the freshness.
@@ -88,10 +90,13 @@ class ArchivedResponse:
         return decode_body(self.body, self.content_type)
 
     def json(self) -> Any:
+        # orjson reads UTF-8 bytes directly (most feeds): several times faster than json.loads on
+        # the pages of a month of New York requests; other charsets are decoded to text first
+        utf8 = detect_charset(self.body, self.content_type) == "utf-8" and not self.body.startswith(codecs.BOM_UTF8)
         try:
-            return json.loads(self.text())
-        except json.JSONDecodeError as exc:
-            raise SourceFormatError(f"{self.url}: response is not JSON ({exc.msg} at {exc.pos})") from None
+            return orjson.loads(self.body if utf8 else self.text())
+        except orjson.JSONDecodeError as exc:
+            raise SourceFormatError(f"{self.url}: response is not JSON ({exc})") from None
 
     def metadata(self) -> dict[str, Any]:
         meta = asdict(self)

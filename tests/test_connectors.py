@@ -192,3 +192,23 @@ def test_socrata_incremental_pull_asks_only_for_changes(server: HTTPServer, clie
     assert batch.rows["source_updated_at"][0] == "2024-03-25T08:00:05.000Z"
     with pytest.raises(ValueError, match="not a Socrata :updated_at stamp"):
         socrata.fetch_month(client, source, "new_york", "2024-03", since="x' OR 1=1 --")
+
+
+def test_records_become_text_columns_and_bad_records_are_rejected_in_order() -> None:
+    """Values as published: strings as they are, numbers as written, objects as JSON; a record that is
+    not an object or has no id is rejected with its reason, in page order, and never staged."""
+    from hotline_eval.archive import make_response
+    from hotline_eval.sources.common import Page, records_to_raw
+
+    records = [{"id": "1", "lat": 43.65, "n": 7, "open": True, "geo": {"lat": 1}},
+               ["not", "an", "object"],
+               {"id": "", "lat": "43.7"},
+               {"id": "2", "lat": "43.70", "n": None, "extra": "x"}]
+    response = make_response("GET", "https://example.org/r.json", None, 200, {}, json.dumps(records).encode())
+    batch = records_to_raw([Page(number=0, response=response, records=records)],
+                           {"request_id": "id", "latitude": "lat", "category": "n", "status": "open",
+                            "district": "geo"}, city_id="toronto", source_id="s", partition_month="2024-10")
+    rows = batch.rows.select("request_id", "latitude_raw", "category_raw", "status_raw", "district_raw").rows()
+    assert rows == [("1", "43.65", "7", "true", '{"lat": 1}'), ("2", "43.70", None, None, None)]
+    assert batch.rejects["reason"].to_list() == ["record is a list, not an object", "missing request id field 'id'"]
+    assert batch.fields_seen == {"id", "lat", "n", "open", "geo", "extra"}

@@ -10,6 +10,7 @@ import pytest
 from hotline_eval.errors import ConfigError
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources.common import RAW_SCHEMA
+from hotline_eval.timeparse import formats_in_use, parse_timestamp
 from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
 
 
@@ -122,3 +123,30 @@ def test_a_bad_mapping_file_names_file_and_line(tmp_path) -> None:
         handle.write("*,fax,telefax\n")
     with pytest.raises(ConfigError, match=r"channel.csv, line \d+: mapped_value 'telefax' is not one of"):
         load_mappings(tmp_path)
+
+
+MIXED_STAMPS = ["2024-03-10T02:30:00.000", "2024-03-10T01:59:59", "2024-11-03 01:30:00.623", "2024-11-03 01:30:00",
+                "2024-01-15T08:30", "02/28/2023 11:58:01 PM", "2024-01-15", "2024-01-15T08:30:00.000-05:00",
+                "2024-01-15T08:30:00+01:00", "2024-01-15T13:30:00.250Z", "2024-01-15T13:30:00Z", "03/04/2024",
+                "  2024-02-01T00:00:00 ", "", None, "yesterday", "2024-13-45T99:00:00"]
+
+
+@pytest.mark.parametrize("day_first", [(), ("%d/%m/%Y",)])
+def test_only_the_formats_in_use_give_the_same_times(day_first: tuple[str, ...]) -> None:
+    """Parsing with the formats found in the column equals trying every format on every value."""
+    frame = pl.DataFrame({"t": MIXED_STAMPS * 3})
+    def parsed(values: pl.Series | None) -> pl.DataFrame:
+        utc, gap = parse_timestamp("t", "America/New_York", day_first, values)
+        return frame.select(utc.alias("utc"), gap.alias("gap"))
+
+    every, in_use = parsed(None), parsed(frame["t"])
+    assert in_use.equals(every)
+    # blank, None, two unparseable; and "03/04/2024" unless the source names its day-first format
+    assert every["utc"].null_count() == 3 * (4 if day_first else 5)
+    assert every["gap"].sum() == 3  # 02:30 on the spring-forward night does not exist in New York
+    aware, naive = formats_in_use(frame["t"], day_first)
+    assert len(aware) >= 2 and all(f.endswith(("%:z", "Z")) for f in aware)
+    assert (naive[0] == "%d/%m/%Y") == bool(day_first)
+    # a column of one format is parsed with that format alone
+    socrata = pl.Series(["2024-01-15T08:30:00.000", "2024-02-01T00:00:00.000", None])
+    assert formats_in_use(socrata) == ([], ["%Y-%m-%dT%H:%M:%S%.f"])

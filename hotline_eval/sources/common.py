@@ -126,6 +126,47 @@ def derived_request_id(record: dict[str, Any], id_fields: Sequence[str]) -> str:
     return "h" + hashlib.sha1(payload.encode("utf-8")).hexdigest()[:20]
 
 
+_PLAIN_TYPES = {str, type(None)}
+
+
+def field_values(records: list[dict[str, Any]], spec: str) -> list[str | None]:
+    """One field of every record, as text (see ``field_getter``). A plain field name is read with one
+    comprehension and converted only when some value is not already text (most feeds send strings)."""
+    if "+" in spec or ("." in spec and not spec.startswith(":")):
+        getter = field_getter(spec)
+        return [getter(r) for r in records]
+    values = [r.get(spec) for r in records]
+    return values if set(map(type, values)) <= _PLAIN_TYPES else [as_text(v) for v in values]
+
+
+def _good_records(page: Page, fields: Mapping[str, str], *, city_id: str, source_id: str, partition_month: str,
+                  rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's records that are objects with an id; the others go to ``rejects`` with the reason."""
+    records = page.records
+    id_spec = fields.get("request_id")
+    if all(isinstance(r, dict) for r in records):
+        if id_spec is None:
+            return records
+        ids = field_values(records, id_spec)
+        if None not in ids and "" not in ids:
+            return records
+    good = []
+    for record in records:
+        if not isinstance(record, dict):
+            reason = f"record is a {type(record).__name__}, not an object"
+        elif id_spec is not None and field_getter(id_spec)(record) in (None, ""):
+            reason = f"missing request id field {id_spec!r}"
+        else:
+            good.append(record)
+            continue
+        rejects.append({
+            "city_id": city_id, "source_id": source_id, "partition_key": partition_month,
+            "request_id": None, "reason": reason, "record": json.dumps(record, ensure_ascii=False),
+            "sha256": page.response.sha256, "is_synthetic": page.response.is_synthetic,
+        })
+    return good
+
+
 def records_to_raw(
     pages: Iterable[Page],
     fields: Mapping[str, str],
@@ -145,39 +186,27 @@ def records_to_raw(
     columns: dict[str, list[Any]] = {c: [] for c in RAW_SCHEMA}
     rejects: list[dict[str, Any]] = []
     fields_seen: set[str] = set()
-    getters = {raw: field_getter(fields[f]) for f, raw in RAW_COLUMNS.items() if f in fields}
+    specs = {raw: fields[f] for f, raw in RAW_COLUMNS.items() if f in fields}
     if "request_id" not in fields and not derive_id_from:
         raise ValueError(f"{source_id}: no request_id field and no fields to derive one from")
-    updated = field_getter(updated_system_field) if updated_system_field else None
     occurrences: dict[str, int] = {}
     for page in pages:
-        good = []
-        for record in page.records:
-            if not isinstance(record, dict):
-                reason = f"record is a {type(record).__name__}, not an object"
-            elif "request_id" in fields and getters["request_id"](record) in (None, ""):
-                reason = f"missing request id field {fields['request_id']!r}"
-            else:
-                good.append(record)
-                continue
-            rejects.append({
-                "city_id": city_id, "source_id": source_id, "partition_key": partition_month,
-                "request_id": None, "reason": reason, "record": json.dumps(record, ensure_ascii=False),
-                "sha256": page.response.sha256, "is_synthetic": page.response.is_synthetic,
-            })
+        good = _good_records(page, fields, city_id=city_id, source_id=source_id, partition_month=partition_month,
+                             rejects=rejects)
         for record in good:
             fields_seen.update(record)
         n = len(good)
         for raw_column in RAW_COLUMNS.values():
-            getter = getters.get(raw_column)
-            columns[raw_column].extend([getter(r) for r in good] if getter else [None] * n)
+            spec = specs.get(raw_column)
+            columns[raw_column].extend(field_values(good, spec) if spec else [None] * n)
         if "request_id" not in fields:
             ids = columns["request_id"]
             for i, record in enumerate(good, start=len(ids) - n):
                 base = derived_request_id(record, derive_id_from)
                 occurrences[base] = occurrences.get(base, 0) + 1
                 ids[i] = base if occurrences[base] == 1 else f"{base}#{occurrences[base]}"
-        columns["source_updated_at"].extend([updated(r) for r in good] if updated else [None] * n)
+        columns["source_updated_at"].extend(
+            field_values(good, updated_system_field) if updated_system_field else [None] * n)
         columns["page_number"].extend([page.number] * n)
         columns["sha256"].extend([page.response.sha256] * n)
         columns["is_synthetic"].extend([page.response.is_synthetic] * n)

@@ -40,8 +40,8 @@ def _coordinate(column: str, low: float, high: float) -> pl.Expr:
 def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
                    datetime_formats: Sequence[str] = ()) -> StagedBatch:
     """Type, convert and map raw rows. Rows without a usable creation time go to rejects with the reason."""
-    created, created_gap = parse_timestamp("created_raw", timezone, datetime_formats)
-    closed, closed_gap = parse_timestamp("closed_raw", timezone, datetime_formats)
+    created, created_gap = parse_timestamp("created_raw", timezone, datetime_formats, raw["created_raw"])
+    closed, closed_gap = parse_timestamp("closed_raw", timezone, datetime_formats, raw["closed_raw"])
     lat = _coordinate("latitude_raw", -90, 90)
     lon = _coordinate("longitude_raw", -180, 180)
     frame = raw.with_columns(
