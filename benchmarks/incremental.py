@@ -7,7 +7,7 @@ do, against a DuckDB work database (benchmarks/data/incremental_<rows>.duckdb):
 full rebuild  (what re-running every staging partition and the facts costs; fetching excluded)
   for every city-month partition: read raw rows -> stage_requests -> replace the staging partition
   (assets/requests.py::staging_service_requests), then the facts over everything
-  (assets/marts.py::indicator_facts: query staging -> Evidence -> compute_facts).
+  (assets/marts.py::indicator_facts: Evidence over the staging table -> compute_facts, aggregated in DuckDB).
 incremental  (the Dagster partitions the new day touches)
   the day's pages -> records_to_raw -> upsert into raw by request_id (raw_service_request_records,
   incremental mode); re-stage the touched city-month partitions; then the facts over everything.
@@ -28,11 +28,10 @@ from benchmarks.generate import DATA_DIR, city_table, ensure_staging, generated_
 from benchmarks.parsing import HEADERS, PARSE_URL
 
 DAY = datetime(2024, 12, 31, tzinfo=UTC)
-MARTS_QUERY = ("SELECT city_id, partition_month, created_at, closed_at, status, category, channel, agency, latitude, "
-               "longitude, resolution, quality_flags, sha256, is_synthetic FROM staging.service_requests")
 
 
 def _setup(rows: int):
+    from hotline_eval.settings import load_settings
     from hotline_eval.warehouse import apply_ddl
     ensure_staging(rows)
     frame = pl.read_parquet(generated_path(rows))
@@ -40,7 +39,7 @@ def _setup(rows: int):
     day, history = frame.filter(new), frame.filter(~new)
     path = DATA_DIR / f"incremental_{rows}.duckdb"
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config={"memory_limit": load_settings().duckdb_memory_limit})  # as definitions.py
     apply_ddl(con)
     raw_rows = to_raw(history).to_arrow()  # noqa: F841 (DuckDB replacement scan)
     con.execute("INSERT INTO raw.service_request_records BY NAME SELECT * FROM raw_rows")
@@ -69,8 +68,8 @@ def _stage_partitions(con, partitions, zones, mappings) -> int:
 
 
 def _facts(con) -> pl.DataFrame:
-    from hotline_eval.warehouse import query
-    return impls.project_facts(impls.project_evidence(query(con, MARTS_QUERY)))
+    from hotline_eval.indicators import WarehouseRequests
+    return impls.project_facts(impls.project_evidence(WarehouseRequests(con)))
 
 
 def _full(con, zones, mappings) -> dict:
