@@ -78,8 +78,10 @@ def run_project(path: str) -> dict:
     con.execute("CREATE SCHEMA staging")
     literal = "'" + path.replace("'", "''") + "'"  # a view takes no bound parameters
     con.execute(f"CREATE VIEW staging.service_requests AS SELECT * FROM read_parquet({literal})")  # noqa: S608
-    facts = project_facts(project_evidence(WarehouseRequests(con)))
-    con.close()
+    try:
+        facts = project_facts(project_evidence(WarehouseRequests(con)))
+    finally:
+        con.close()
     return facts_to_dict(facts)
 
 

@@ -128,7 +128,7 @@ def _request_rows(requests: pl.DataFrame | WarehouseRequests) -> Iterator[duckdb
         try:
             yield con
         finally:
-            con.execute("DROP VIEW IF EXISTS request_rows")
+            con.execute("DROP VIEW IF EXISTS temp.request_rows")
         return
     frame = _utc_requests(requests)
     con = duckdb.connect()
@@ -306,16 +306,38 @@ def hotlines_integrated(ev: Evidence, indicator: Tertiary) -> Measured:
     return _first_of(chosen, _from_features(ev, "hotlines_integrated", numeric=True, exclude=chosen["city_id"]))
 
 
+PARTIAL_DIRECTORY = ("the published directory lists only the services seen in recent requests, a lower bound of "
+                     "the catalogue, so its size is not compared")
+
+
 def service_catalogue_size(ev: Evidence, _: Tertiary) -> Measured:
+    """Services in the city's published directory; a page's published number where there is none. A
+    directory known to be partial (services seen in a request feed) is not counted as the catalogue."""
     catalog = ev.catalog
-    listed = _empty() if catalog.is_empty() else catalog.group_by("city_id").agg(
+    if "is_complete_directory" in catalog.columns:
+        complete = catalog.filter(pl.col("is_complete_directory").fill_null(True))
+        partial = sorted(set(catalog["city_id"].to_list()) - set(complete["city_id"].to_list()))
+    else:
+        complete, partial = catalog, []
+    listed = _empty() if complete.is_empty() else complete.group_by("city_id").agg(
         pl.col("service_code").n_unique().cast(pl.Float64).alias("raw_value"),
         pl.len().cast(pl.Int64).alias("n_observations"), pl.lit(1.0).alias("coverage"),
         pl.lit("staging.service_catalog").alias("evidence_table"),
         pl.format("city_id={}", pl.col("city_id").first()).alias("evidence_keys"),
         pl.col("sha256").unique().sort().alias("evidence_sha256s"), pl.col("is_synthetic").any(),
         pl.lit(None, pl.String).alias("missing_reason")).select(MEASURED_COLUMNS)
-    return _first_of(listed, _from_features(ev, "service_catalogue_size", numeric=True, exclude=listed["city_id"]))
+    measured = _first_of(listed, _from_features(ev, "service_catalogue_size", numeric=True,
+                                                exclude=listed["city_id"]))
+    if not partial:
+        return measured
+    # a page's number still stands; otherwise the reason is the partial directory
+    explained = measured.with_columns(
+        pl.when(pl.col("city_id").is_in(partial) & pl.col("raw_value").is_null()).then(pl.lit(PARTIAL_DIRECTORY))
+        .otherwise(pl.col("missing_reason")).alias("missing_reason"))
+    unread = [c for c in partial if c not in set(measured["city_id"].to_list())]
+    reasons = pl.DataFrame({"city_id": unread, "missing_reason": [PARTIAL_DIRECTORY] * len(unread)},
+                           schema={"city_id": pl.String, "missing_reason": pl.String})
+    return pl.concat([explained, reasons], how="diagonal_relaxed")
 
 
 def _page_flag(feature: str) -> Computation:

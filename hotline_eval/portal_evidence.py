@@ -130,4 +130,5 @@ def read_service_directory(client: HttpClient, city: City, url: str, selectors: 
             raise HotlineEvalError(f"{url}: an HTML service directory needs `catalogue` selectors in "
                                    f"config/portal_rules.yaml for {city.id}")
         frame = parse_html_catalogue(response.text(), city_id=city.id, sha256=response.sha256, selectors=selectors)
-    return frame.with_columns(pl.lit(response.is_synthetic).alias("is_synthetic"))
+    return frame.with_columns(pl.lit(response.is_synthetic).alias("is_synthetic"),
+                              pl.lit(records.complete if records is not None else True).alias("is_complete_directory"))

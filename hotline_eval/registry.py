@@ -65,6 +65,9 @@ class DirectoryRecords(_Strict):
     group: str | None = None
     agency: str | None = None
     keywords: str | None = None
+    # false when the records list only the services in use (a request feed): the directory is then
+    # a lower bound of the catalogue, kept as evidence but not counted as its size
+    complete: bool = True
 
 
 class Portal(_Strict):
@@ -164,6 +167,8 @@ class AggregateTable(_Strict):
                     raise ValueError("period_pattern needs exactly one group () around the period")
             except re.error as exc:
                 raise ValueError(f"period_pattern is not a valid regular expression: {exc}") from None
+        if self.format != "text" and (self.pages or self.header_label or self.text_pattern):
+            raise ValueError("`pages`, `header_label` and `text_pattern` are for format: text")
         if self.format == "text" and (self.header_label is None) == (self.text_pattern is None):
             raise ValueError("a text source needs either `header_label` (a table in text) or `text_pattern`")
         if self.text_pattern is not None:

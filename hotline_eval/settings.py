@@ -50,7 +50,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     replay = Path(env.get(ENV_REPLAY) or DEMO_ARCHIVE)
     report = Path(env.get(ENV_REPORT) or PROJECT_ROOT / "reports" / "ranking.html")
     memory = env.get(ENV_MEMORY) or DEFAULT_MEMORY_LIMIT
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip()):
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip(), re.IGNORECASE):
         raise ConfigError(f"{ENV_MEMORY} must be a size such as 1500MB or 4GB (or a share such as 50%), "
                           f"not {memory!r}")
     return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,

@@ -29,8 +29,9 @@ def blank_to_null(column: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-# what every aware format ends with: values without it need not be tried with those formats
-AWARE_SUFFIX = r"(?:Z|[+-]\d{2}:\d{2})$"
+# what every aware format's values end with (Z, +05:00, -0500, +05): values without it need not be
+# tried with those formats. Matching more (a date ending "-15") only costs a try, never a result.
+AWARE_SUFFIX = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def formats_in_use(values: pl.Series, formats: Sequence[str] = ()) -> tuple[list[str], list[str]]:

@@ -71,7 +71,8 @@ def test_json_records_and_a_missing_column_is_an_error(server: HTTPServer, clien
 @pytest.mark.parametrize(("text", "value"), [("1,234", 1234.0), ("98,5 %", 98.5), ("1 234 567", 1234567.0),
                                              ("12.5%", 12.5), ("n/a", None), ("", None),
                                              ("2\u00a0106\u00a0667", 2106667.0), ("451 seconds", 451.0),
-                                             ("3,378件", 3378.0), ("2.5 million", None), ("120万", None)])
+                                             ("3,378件", 3378.0), ("2.5 million", None), ("120万", None),
+                                             ("3.2万件", None), ("1.5 million calls", None), ("12 min", None)])
 def test_parse_number(text: str, value: float | None) -> None:
     assert parse_number(text) == value
 
@@ -167,7 +168,41 @@ def test_table_in_text_and_one_figure_per_page(server: HTTPServer, client: HttpC
         "text_pattern": MONTHLY_RECEIVED, "metrics": [{"column": "received", "metric": "cases_received",
                                                         "unit": "count"}]})
     frame, problems, _ = fetch_stats(client, pages, "tokyo")
+    assert problems == []
     assert frame.select("period", "value").rows() == [("2023-08", 3246.0), ("2025-07", 3378.0)]
+
+
+def test_a_table_whose_rows_all_fail_the_filter_fails_the_source(server: HTTPServer, client: HttpClient) -> None:
+    """A renamed total row must not pass as "ok, 0 values" (which would erase the last good rows)."""
+    server.expect_request("/b/").respond_with_data(
+        _bulletin([("2021 Mayıs", [466_430, 94_595, 232_512, 793_537])]).replace(b">Toplam<", b">Genel Toplam<"),
+        content_type="text/html; charset=UTF-8")
+    table = {"format": "html", "path": "/b/", "html_table_index": 1, "period_column": "Ay", "period_format": "%Y %m",
+             "fill_down": ["Ay"], "row_filter": {"Kurumlar": "TOPLAM"}, "decimal_comma": True,
+             "month_names": ["Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos", "Eylül",
+                             "Ekim", "Kasım", "Aralık"],
+             "metrics": [{"column": "Genel Toplam", "metric": "cases_received", "unit": "count"}]}
+    with pytest.raises(SourceFormatError, match="no value could be read"):
+        fetch_stats(client, stats_source(server.url_for("/").rstrip("/"), table), "istanbul")
+    # the filter ignores case ("TOPLAM" is the "Toplam" row), so the unrenamed page reads
+    server.expect_request("/c/").respond_with_data(
+        _bulletin([("2021 Mayıs", [466_430, 94_595, 232_512, 793_537])]), content_type="text/html; charset=UTF-8")
+    frame, _, _ = fetch_stats(client, stats_source(server.url_for("/").rstrip("/"), {
+        **table, "path": "/c/", "metrics": [{"column": "Toplam", "metric": "cases_received", "unit": "count"}]}),
+        "istanbul")
+    assert frame.select("period", "value").rows() == [("2021-05", 793_537.0)]
+
+
+def test_odd_spans_and_wrapped_text_rows_are_not_misread() -> None:
+    from bs4 import BeautifulSoup
+
+    from hotline_eval.sources.aggregate import table_grid, text_grid
+    table = BeautifulSoup('<table><tr><td rowspan="²">a</td><td colspan="x">b</td></tr><tr><td>c</td></tr>'
+                          '<tr><td rowspan="9">d</td></tr></table>', "lxml").table
+    assert table_grid(table) == [["a", "b"], ["c"], ["d"]]
+    # the yearly row wrapped onto two lines: the monthly row (another width) is not taken for it
+    text = "Kalenderjahr 2013 2014 2015\nAnrufe 575.391\n855.616 1.131.039\n2018 Jan. Feb. März\nAnrufe 1 2 3 4\n"
+    assert text_grid(text, "Kalenderjahr", ["Anrufe"], "x") == [["Kalenderjahr", "2013", "2014", "2015"]]
 
 
 def test_a_page_without_its_figure_fails_the_source(server: HTTPServer, client: HttpClient) -> None:
@@ -188,6 +223,7 @@ def test_a_page_without_its_figure_fails_the_source(server: HTTPServer, client: 
     ({"format": "text", "pages": [{"path": "/a", "period": "2025-07"}], "text_pattern": "(?P<n>\\d+)"},
      "no named group for metric columns"),
     ({"format": "html", "path": "/a", "period_pattern": "\\d{4}"}, "exactly one group"),
+    ({"format": "html", "pages": [{"path": "/a", "period": "2025-07"}]}, "are for format: text"),
     ({"format": "text", "pages": [{"path": "/a", "period": "July"}], "text_pattern": "(?P<calls>\\d+)"},
      "String should match pattern"),
 ])

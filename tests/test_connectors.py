@@ -212,3 +212,31 @@ def test_records_become_text_columns_and_bad_records_are_rejected_in_order() -> 
     assert rows == [("1", "43.65", "7", "true", '{"lat": 1}'), ("2", "43.70", None, None, None)]
     assert batch.rejects["reason"].to_list() == ["record is a list, not an object", "missing request id field 'id'"]
     assert batch.fields_seen == {"id", "lat", "n", "open", "geo", "extra"}
+
+
+@pytest.mark.parametrize(("body", "content_type", "expected"), [
+    (b'[{"id": "1", "n": 7}]', "application/json", [{"id": "1", "n": 7}]),
+    # an id beyond 64 bits stays an exact integer (the fast parser would make it a float)
+    (b'[{"id": 123456789012345678901234567890}]', "application/json", [{"id": 123456789012345678901234567890}]),
+    (b'[{"v": NaN}]', "application/json", "nan"),  # accepted by the standard parser, as before
+    ('[{"name": "Déjà vu"}]'.encode("cp1252"), "application/json; charset=windows-1252", [{"name": "Déjà vu"}]),
+    (b'\xef\xbb\xbf[{"id": "1"}]', "application/json", [{"id": "1"}]),
+])
+def test_json_pages_decode_as_published(body: bytes, content_type: str, expected) -> None:
+    from hotline_eval.archive import make_response
+
+    decoded = make_response("GET", "https://example.org/p.json", None, 200, {"Content-Type": content_type},
+                            body).json()
+    if expected == "nan":
+        assert decoded[0]["v"] != decoded[0]["v"]
+    else:
+        assert decoded == expected
+
+
+def test_a_page_that_is_not_json_is_a_clear_error() -> None:
+    from hotline_eval.archive import make_response
+
+    response = make_response("GET", "https://example.org/p.json", None, 200, {"Content-Type": "application/json"},
+                             b"<html>Service unavailable</html>")
+    with pytest.raises(SourceFormatError, match=r"response is not JSON \(Expecting value at 0\)"):
+        response.json()

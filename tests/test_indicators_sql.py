@@ -122,5 +122,19 @@ def test_repeat_share_counts_same_place_and_category_within_seven_days() -> None
 def test_memory_limit_setting_is_checked() -> None:
     assert load_settings({}).duckdb_memory_limit == "1500MB"
     assert load_settings({"HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT": "4GB"}).duckdb_memory_limit == "4GB"
+    assert load_settings({"HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT": "4gb"}).duckdb_memory_limit == "4gb"
     with pytest.raises(ConfigError, match="HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT"):
         load_settings({"HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT": "lots"})
+
+
+def test_a_partial_directory_is_evidence_but_not_the_catalogue_size() -> None:
+    from hotline_eval.indicators import PARTIAL_DIRECTORY, service_catalogue_size
+
+    ev = _evidence(_requests(3, n=10))
+    ev.catalog = pl.DataFrame({
+        "city_id": ["new_york"] * 3 + ["toronto"] * 2, "service_code": ["a", "b", "c", "x", "y"],
+        "sha256": ["s1"] * 3 + ["s2"] * 2, "is_synthetic": [False] * 5,
+        "is_complete_directory": [True] * 3 + [False] * 2})
+    measured = {r["city_id"]: r for r in service_catalogue_size(ev, None).iter_rows(named=True)}
+    assert measured["new_york"]["raw_value"] == 3.0
+    assert measured["toronto"]["raw_value"] is None and measured["toronto"]["missing_reason"] == PARTIAL_DIRECTORY

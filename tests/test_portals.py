@@ -299,8 +299,8 @@ NYC_SLA = b"""[
   "sla_days": "SLA Not Managed by 311"},
  {"agency": "DOT", "problem": "Street Condition", "sla_days": "10 days"}
 ]"""
-NYC_FIELDS = DirectoryRecords(code=["problem", "problem_details", "additional_details"],
-                              name=["problem_details", "additional_details"], group="problem", agency="agency")
+NYC_FIELDS = DirectoryRecords(code=["problem", "problem_details"], name=["problem_details"], group="problem",
+                              agency="agency")
 
 
 def test_directory_records_from_socrata_over_http(tmp_path: Path, server) -> None:
@@ -310,12 +310,13 @@ def test_directory_records_from_socrata_over_http(tmp_path: Path, server) -> Non
     frame = read_service_directory(make_client(tmp_path), city, server.url_for("/resource/cs9t-e3x8.json") +
                                    "?$limit=50000", None, NYC_FIELDS)
     assert frame["service_code"].to_list() == [
-        "Heat/Hot Water / Entire Building", "Plumbing / Water Leak / Heavy Flow",
+        "Heat/Hot Water / Entire Building", "Plumbing / Water Leak",
         "Noise - Residential / Loud Music/Party", "Street Condition"]  # the DOB duplicate kept once
     noise = frame.row(2, named=True)
     assert (noise["name"], noise["group"], noise["agency"]) == ("Loud Music/Party", "Noise - Residential", "NYPD")
     assert frame.row(3, named=True)["name"] == "Street Condition"  # no detail: the code names it
     assert frame["is_synthetic"].to_list() == [False] * 4 and frame["sha256"].str.len_chars().to_list() == [64] * 4
+    assert frame["is_complete_directory"].all()
 
 
 def test_directory_records_from_an_opendatasoft_export_and_a_request_feed(tmp_path: Path, server) -> None:

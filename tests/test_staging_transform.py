@@ -150,3 +150,7 @@ def test_only_the_formats_in_use_give_the_same_times(day_first: tuple[str, ...])
     # a column of one format is parsed with that format alone
     socrata = pl.Series(["2024-01-15T08:30:00.000", "2024-02-01T00:00:00.000", None])
     assert formats_in_use(socrata) == ([], ["%Y-%m-%dT%H:%M:%S%.f"])
+    # offsets without a colon are offsets too
+    compact = pl.DataFrame({"t": ["2024-01-15T08:30:00-0500", "2024-01-15T08:30:00.120+0100"]})
+    utc, _ = parse_timestamp("t", "America/New_York", (), compact["t"])
+    assert compact.select(utc.dt.strftime("%H:%M:%S%.3f").alias("u"))["u"].to_list() == ["13:30:00.000", "07:30:00.120"]

@@ -27,8 +27,10 @@ STATS_SCHEMA = {"city_id": pl.String, "source_id": pl.String, "period": pl.Strin
                 "value": pl.Float64, "unit": pl.String, "source_url": pl.String, "sha256": pl.String,
                 "is_synthetic": pl.Boolean}
 _NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?$")
-MULTIPLIER_WORDS = {"k", "m", "mn", "mio", "million", "millionen", "millones", "milhões", "bn", "千", "万", "萬",
-                    "亿", "億", "만", "억"}
+# units a published figure may carry after the number; anything else (a multiplier such as "Mio" or
+# 万, or another unit such as "min") makes the cell unreadable rather than silently wrong
+UNIT_WORDS = {"s", "sec", "secs", "second", "seconds", "seg", "segundos", "sek", "sekunden", "秒", "초", "件", "건",
+              "calls", "cases", "llamadas", "anrufe", "次", "通"}
 
 
 def table_pages(source: Source) -> list[tuple[str, str | None]]:
@@ -55,7 +57,7 @@ def _text(response: ArchivedResponse, source: Source) -> str:
 
 def _cell_span(cell: Tag, name: str) -> int:
     value = str(cell.get(name) or "1").strip()
-    return max(1, min(int(value), 1000)) if value.isdigit() else 1
+    return max(1, min(int(value), 1000)) if value.isascii() and value.isdecimal() else 1
 
 
 def table_grid(table: Tag) -> list[list[str]]:
@@ -137,9 +139,11 @@ def text_grid(text: str, header_label: str, labels: list[str], name: str) -> lis
     if start is None:
         raise SourceFormatError(f"{name}: no line starts with {header_label!r}")
     grid = [lines[start]]
+    width = len(lines[start]) - 1
     for label in labels:
         words = label.split()
-        row = next((t for t in lines[start + 1:] if t[:len(words)] == words), None)
+        # the label's row with one value per period: a later table reusing the label is not it
+        row = next((t for t in lines[start + 1:] if t[:len(words)] == words and len(t) - len(words) == width), None)
         if row is not None:
             grid.append([label, *row[len(words):]])
     return grid
@@ -185,10 +189,10 @@ def parse_number(text: Any, *, decimal_comma: bool = False) -> float | None:
         return None
     # spaces group thousands ("2 106 667", also no-break and thin spaces); a unit may follow
     # ("451 seconds", "3,378件"), but not a multiplier, which would change the number
-    cleaned = re.sub(r"[\s\u00a0\u2009\u202f]", "", text).lstrip("%")
+    cleaned = re.sub(r"[\s\u00a0\u2009\u202f]", "", text).strip("%")
     unit = re.search(r"[^\d.,]+$", cleaned)
     if unit is not None:
-        if unit.group(0).strip(".").casefold() in MULTIPLIER_WORDS:
+        if unit.group(0).strip(".").casefold() not in UNIT_WORDS:
             return None
         cleaned = cleaned[:unit.start()]
     if decimal_comma:
@@ -252,7 +256,7 @@ def parse_stats(response: ArchivedResponse, source: Source, city_id: str,
                 above[column] = row.get(column)
             else:
                 row = {**row, column: above.get(column)}
-        if any(_normal(row.get(c)) != _normal(v) for c, v in table.row_filter.items()):
+        if any(_fold(_normal(row.get(c))) != _fold(_normal(v)) for c, v in table.row_filter.items()):
             continue
         period = parse_period(row.get(table.period_column), table.period_format, table.month_names,
                               table.period_pattern)
@@ -268,6 +272,10 @@ def parse_stats(response: ArchivedResponse, source: Source, city_id: str,
                         "value": value, "unit": metric.unit, "source_url": response.url, "sha256": response.sha256,
                         "is_synthetic": response.is_synthetic})
     frame = pl.DataFrame(out, schema=STATS_SCHEMA).unique(["period", "metric"], keep="last", maintain_order=True)
+    if frame.is_empty():
+        # a page that yields nothing must fail the source, not replace its last good rows with nothing
+        why = "; ".join(problems[:3]) or f"no row passes the filter {table.row_filter}"
+        raise SourceFormatError(f"{response.url}: no value could be read ({why})")
     return frame, problems
 
 

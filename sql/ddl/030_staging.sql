@@ -137,3 +137,6 @@ COMMENT ON COLUMN staging.service_catalog.agency IS 'Responsible agency, when pu
 COMMENT ON COLUMN staging.service_catalog.keywords IS 'Published keywords';
 COMMENT ON COLUMN staging.service_catalog.sha256 IS 'sha256 of the archived directory response';
 COMMENT ON COLUMN staging.service_catalog.is_synthetic IS 'True when the directory is invented demo content';
+-- added after the first release: existing files gain the column, earlier rows count as complete
+ALTER TABLE staging.service_catalog ADD COLUMN IF NOT EXISTS is_complete_directory BOOLEAN DEFAULT true;
+COMMENT ON COLUMN staging.service_catalog.is_complete_directory IS 'False when the directory lists only the services seen in a request feed (a lower bound of the catalogue, not counted as its size)';

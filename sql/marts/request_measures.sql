@@ -8,6 +8,9 @@
 -- hotline_eval/indicators.py, whose docstrings say why each filter is there, and the Kaplan-Meier
 -- quantile is the one in hotline_eval/survival.py (tests/test_indicators_sql.py checks both).
 --
+-- Durations are exact (microseconds), not cut to whole seconds; a place is the coordinates rounded to
+-- $place_decimals decimals, halves away from zero (DuckDB's round).
+--
 -- Parameters: $period (YYYY), $cutoff (TIMESTAMPTZ, start of the next period), $digital (channels
 -- counted as digital), $bad_close (flags that make a close time impossible), $km_excluded (flags left
 -- out of close-time quantiles), $repeat_days, $place_decimals.
