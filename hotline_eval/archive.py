@@ -17,7 +17,6 @@ import codecs
 import hashlib
 import json
 import os
-import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,14 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import orjson
 import polars as pl
 
 from hotline_eval.encoding import decode_body, detect_charset
 from hotline_eval.errors import ReplayMissError, SourceFormatError
-
-# an integer literal of 19 digits or more (beyond what orjson keeps exact)
-_BIG_INTEGER = re.compile(rb"(?<![\w.\"])-?\d{19,}(?![\w.\"])")
 
 # Response headers worth keeping: what tells us the format, the version and the freshness.
 KEPT_HEADERS = (
@@ -94,20 +89,14 @@ class ArchivedResponse:
         return decode_body(self.body, self.content_type)
 
     def json(self) -> Any:
-        # orjson reads UTF-8 bytes directly, several times faster than json.loads on a month of New
-        # York's pages. The standard parser stays the reference: for other charsets, for integers
-        # beyond 64 bits (orjson would turn an id into a float) and for what orjson refuses but
-        # json accepts (NaN, Infinity)
+        # UTF-8 bodies (most feeds) are parsed from the bytes: decoding a page to text first costs
+        # as much again as parsing it; other charsets are decoded first
         utf8 = detect_charset(self.body, self.content_type) == "utf-8" and not self.body.startswith(codecs.BOM_UTF8)
-        if utf8 and not _BIG_INTEGER.search(self.body):
-            try:
-                return orjson.loads(self.body)
-            except orjson.JSONDecodeError:
-                pass
         try:
-            return json.loads(self.text())
-        except json.JSONDecodeError as exc:
-            raise SourceFormatError(f"{self.url}: response is not JSON ({exc.msg} at {exc.pos})") from None
+            return json.loads(self.body if utf8 else self.text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise SourceFormatError(f"{self.url}: response is not JSON ({detail})") from None
 
     def metadata(self) -> dict[str, Any]:
         meta = asdict(self)
