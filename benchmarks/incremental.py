@@ -6,11 +6,12 @@ do, against a DuckDB work database (benchmarks/data/incremental_<rows>.duckdb):
 
 full rebuild  (what re-running every staging partition and the facts costs; fetching excluded)
   for every city-month partition: read raw rows -> stage_requests -> replace the staging partition
-  (assets/requests.py::staging_service_requests), then the facts over everything
+  (assets/requests.py::staging_service_requests with full: true), then the facts over everything
   (assets/marts.py::indicator_facts: Evidence over the staging table -> compute_facts, aggregated in DuckDB).
 incremental  (the Dagster partitions the new day touches)
   the day's pages -> records_to_raw -> upsert into raw by request_id (raw_service_request_records,
-  incremental mode); re-stage the touched city-month partitions; then the facts over everything.
+  incremental mode); re-stage the changed records of the touched city-month partitions (the staging
+  asset's delta mode, hotline_eval/transforms/partition.py); then the facts over everything.
 
 With ``verify``, the incremental result is checked against a full rebuild that includes the day.
 """
@@ -49,22 +50,12 @@ def _setup(rows: int):
     return con, history.height, socrata_pages(day_raw)
 
 
-def _stage_partitions(con, partitions, zones, mappings) -> int:
-    from hotline_eval.sources.common import RAW_SCHEMA
-    from hotline_eval.transforms.service_requests import stage_requests
-    from hotline_eval.warehouse import query, replace_many
-    n = 0
-    for city, month in partitions:
-        raw = query(con, "SELECT * FROM raw.service_request_records WHERE city_id = ? AND partition_month = ?",
-                    [city, month]).cast(RAW_SCHEMA)
-        staged = stage_requests(raw, zones[city], mappings)
-        replace_many(con, [
-            ("staging.service_requests", staged.rows, {"city_id": city, "partition_month": month}),
-            ("raw.rejects", staged.rejects.with_columns(stage=pl.lit("stage")),
-             {"city_id": city, "partition_key": month, "stage": "stage"}),
-        ])
-        n += staged.rows.height
-    return n
+def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
+    """As assets/requests.py::staging_service_requests stages each partition (whole, or only its
+    records changed since it was last staged)."""
+    from hotline_eval.transforms.partition import stage_partition
+    return sum(stage_partition(con, city, month, zones[city], mappings, delta=delta).staged.rows.height
+               for city, month in partitions)
 
 
 def _facts(con) -> pl.DataFrame:
@@ -77,7 +68,7 @@ def _full(con, zones, mappings) -> dict:
     t0 = time.perf_counter()
     partitions = query(con, "SELECT DISTINCT city_id, partition_month FROM raw.service_request_records "
                             "ORDER BY ALL").rows()
-    staged = _stage_partitions(con, partitions, zones, mappings)
+    staged = _stage_partitions(con, partitions, zones, mappings, delta=False)
     t1 = time.perf_counter()
     facts = _facts(con)
     t2 = time.perf_counter()
@@ -117,7 +108,7 @@ def run(rows: int, verify: bool = False) -> dict:
         replace_many(con, [("raw.service_request_records", batch.rows,
                             {"city_id": city, "source_id": sources[city], "partition_month": month}, "request_id")])
     t1 = time.perf_counter()
-    restaged = _stage_partitions(con, sorted(by_partition), zones, mappings)
+    restaged = _stage_partitions(con, sorted(by_partition), zones, mappings, delta=True)
     t2 = time.perf_counter()
     facts = _facts(con)
     t3 = time.perf_counter()

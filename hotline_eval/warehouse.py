@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +79,27 @@ class _Append:
 
 APPEND: Any = _Append()
 
-Write = tuple[str, pl.DataFrame, Mapping[str, Any] | None] | tuple[str, pl.DataFrame, Mapping[str, Any] | None, str]
+
+@dataclass(frozen=True)
+class KeyedBy:
+    """A write's key whose deleted values are given apart from the inserted rows: delete the rows
+    matching ``where`` whose ``column`` is in ``values``, then insert the frame (rows re-staged from
+    changed records, some of which may now land in another table)."""
+
+    column: str
+    values: pl.Series
+
+
+Write = (tuple[str, pl.DataFrame, Mapping[str, Any] | None]
+         | tuple[str, pl.DataFrame, Mapping[str, Any] | None, str | KeyedBy])
 
 
 def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[str, int]:
     """For each (table, frame, where[, key]): delete the rows matching ``where`` (all if None,
     none if APPEND) and insert ``frame``; with ``key``, delete only the matching rows whose key is
-    in ``frame`` (an upsert of changed records). All in ONE transaction: readers see the old rows or the new ones,
-    never a mix, and a failure anywhere leaves every table as it was. Returns rows per table."""
+    in ``frame`` (an upsert of changed records), or in the values of a ``KeyedBy``. All in ONE
+    transaction: readers see the old rows or the new ones, never a mix, and a failure anywhere leaves
+    every table as it was. Returns rows per table."""
     written: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
@@ -94,7 +108,11 @@ def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[st
             arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
             if where is not APPEND:
                 conditions = [f'"{column}" = ?' for column in (where or {})]
-                if key:
+                if key and isinstance(key[0], KeyedBy):
+                    column = _column(key[0].column)
+                    key_values = pl.DataFrame({column: key[0].values}).to_arrow()  # noqa: F841 (scanned below)
+                    conditions.append(f'"{column}" IN (SELECT "{column}" FROM key_values)')  # noqa: S608
+                elif key:
                     column = _column(key[0])
                     conditions.append(f'"{column}" IN (SELECT "{column}" FROM arrow_rows)')  # noqa: S608
                 clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""

@@ -140,3 +140,19 @@ COMMENT ON COLUMN staging.service_catalog.is_synthetic IS 'True when the directo
 -- added after the first release: existing files gain the column, earlier rows count as complete
 ALTER TABLE staging.service_catalog ADD COLUMN IF NOT EXISTS is_complete_directory BOOLEAN DEFAULT true;
 COMMENT ON COLUMN staging.service_catalog.is_complete_directory IS 'False when the directory lists only the services seen in a request feed (a lower bound of the catalogue, not counted as its size)';
+
+CREATE TABLE IF NOT EXISTS staging.staged_partitions (
+    city_id VARCHAR NOT NULL,
+    partition_month VARCHAR NOT NULL,
+    staging_version VARCHAR NOT NULL,
+    staged_at TIMESTAMPTZ NOT NULL,
+    mode VARCHAR NOT NULL,
+    rows_staged BIGINT NOT NULL
+);
+COMMENT ON TABLE staging.staged_partitions IS 'When each city-month partition was last staged, with which inputs, and whether whole or only its changed records';
+COMMENT ON COLUMN staging.staged_partitions.city_id IS 'Registry city id';
+COMMENT ON COLUMN staging.staged_partitions.partition_month IS 'Partition month (YYYY-MM) in the city''s local time';
+COMMENT ON COLUMN staging.staged_partitions.staging_version IS 'sha256 of the staging inputs besides the raw rows (value mappings, time zone, date formats, staging logic version); a change re-stages the whole partition';
+COMMENT ON COLUMN staging.staged_partitions.staged_at IS 'When the partition was last staged (UTC)';
+COMMENT ON COLUMN staging.staged_partitions.mode IS 'full (every raw row staged) or delta (only records new or changed since)';
+COMMENT ON COLUMN staging.staged_partitions.rows_staged IS 'Rows staged in that run (the whole partition in full mode)';
