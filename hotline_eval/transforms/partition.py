@@ -29,19 +29,18 @@ STAGE_LOGIC_VERSION = "2"
 STATE_SCHEMA = {"city_id": pl.String, "partition_month": pl.String, "staging_version": pl.String,
                 "staged_at": pl.Datetime("us", "UTC"), "mode": pl.String, "rows_staged": pl.Int64}
 
+# both sides filtered to the partition by constants, so each join reads one partition, not the tables
 _CHANGED_RAW = """
 SELECT r.* FROM raw.service_request_records r
-WHERE r.city_id = ? AND r.partition_month = ?
-  AND NOT EXISTS (SELECT 1 FROM staging.service_requests s
-                  WHERE s.city_id = r.city_id AND s.partition_month = r.partition_month
-                    AND s.request_id = r.request_id AND s.sha256 = r.sha256)
+WHERE r.city_id = $city AND r.partition_month = $month
+  AND (r.request_id, r.sha256) NOT IN (SELECT request_id, sha256 FROM staging.service_requests
+                                       WHERE city_id = $city AND partition_month = $month)
 """
 _GONE_FROM_RAW = """
-SELECT count(*) AS n FROM staging.service_requests s
-WHERE s.city_id = ? AND s.partition_month = ?
-  AND NOT EXISTS (SELECT 1 FROM raw.service_request_records r
-                  WHERE r.city_id = s.city_id AND r.partition_month = s.partition_month
-                    AND r.request_id = s.request_id)
+SELECT count(*) AS n FROM staging.service_requests
+WHERE city_id = $city AND partition_month = $month
+  AND request_id NOT IN (SELECT request_id FROM raw.service_request_records
+                         WHERE city_id = $city AND partition_month = $month)
 """
 
 
@@ -70,10 +69,13 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
                  [city_id, month])
     mode: Literal["full", "delta"] = "full"
     if delta and last.height and last.item(0, 0) == version:
-        mode = "delta" if query(con, _GONE_FROM_RAW, [city_id, month]).item(0, 0) == 0 else "full"
-    sql = _CHANGED_RAW if mode == "delta" else \
-        "SELECT * FROM raw.service_request_records WHERE city_id = ? AND partition_month = ?"
-    raw = query(con, sql, [city_id, month]).cast(RAW_SCHEMA)
+        gone = con.sql(_GONE_FROM_RAW, params={"city": city_id, "month": month}).fetchall()[0][0]
+        mode = "delta" if gone == 0 else "full"
+    if mode == "delta":
+        raw = con.sql(_CHANGED_RAW, params={"city": city_id, "month": month}).pl().cast(RAW_SCHEMA)
+    else:
+        raw = query(con, "SELECT * FROM raw.service_request_records WHERE city_id = ? AND partition_month = ?",
+                    [city_id, month]).cast(RAW_SCHEMA)
     staged = stage_requests(raw, timezone, mappings, formats)
     rejects = staged.rejects.with_columns(stage=pl.lit("stage"))
     rejects_where = {"city_id": city_id, "partition_key": month, "stage": "stage"}
