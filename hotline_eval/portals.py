@@ -639,15 +639,21 @@ def _service_code(value: Any, where: str) -> str:
     return code
 
 
-def _open311_json(text: str, what: str) -> list[dict[str, Any]]:
+def _json_list(text: str, what: str, envelope: str, noun: str) -> list[Any]:
+    """A JSON list, bare or at key ``envelope`` of the object wrapping it."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{what}: services are not valid JSON ({exc.msg} at {exc.pos})") from None
-    if isinstance(data, dict) and isinstance(data.get("services"), list):
-        data = data["services"]
+        raise SourceFormatError(f"{what}: {noun} are not valid JSON ({exc.msg} at {exc.pos})") from None
+    if isinstance(data, dict) and isinstance(data.get(envelope), list):
+        data = data[envelope]
     if not isinstance(data, list):
-        raise SourceFormatError(f"{what}: expected a JSON list of services, got {type(data).__name__}")
+        raise SourceFormatError(f"{what}: expected a JSON list of {noun}, got {type(data).__name__}")
+    return data
+
+
+def _open311_json(text: str, what: str) -> list[dict[str, Any]]:
+    data = _json_list(text, what, "services", "services")
     for index, entry in enumerate(data):
         if not isinstance(entry, dict):
             raise SourceFormatError(f"{what}: service #{index} is a {type(entry).__name__}, not an object")
@@ -735,14 +741,7 @@ def parse_directory_records(body: bytes, content_type: str | None, *, city_id: s
     raises SourceFormatError; a code listed twice (a directory row per agency or detail) is kept once,
     its first occurrence."""
     what = f"{city_id} directory records ({sha256[:12]})"
-    try:
-        data = json.loads(decode_body(body, content_type))
-    except json.JSONDecodeError as exc:
-        raise SourceFormatError(f"{what}: not valid JSON ({exc.msg} at {exc.pos})") from None
-    if isinstance(data, dict) and isinstance(data.get("results"), list):
-        data = data["results"]
-    if not isinstance(data, list):
-        raise SourceFormatError(f"{what}: expected a JSON list of records, got {type(data).__name__}")
+    data = _json_list(decode_body(body, content_type), what, "results", "records")
     rows, seen = [], set()
     for index, record in enumerate(data):
         if not isinstance(record, dict):
