@@ -152,7 +152,8 @@ class AggregateTable(_Strict):
     # lines starting with a metric's column name are its rows. Tokens are split on whitespace.
     header_label: str | None = None
     # plain text: a regular expression whose named groups are metric columns, matched once per page
-    # (with `pages`): "(?P<received>[\\d,]+)件" reads one number from a sentence
+    # (with `pages`): "(?P<received>[\\d,]+)件" reads one number from a sentence; a group `month`,
+    # if any, must agree with the month of the page's listed period
     text_pattern: str | None = None
 
     @model_validator(mode="after")

@@ -141,7 +141,8 @@ def test_transposed_table_with_notes_in_labels(server: HTTPServer, client: HttpC
 
 
 # "7月1日から7月31日まで 3,378件" (older releases: "8月1日~8月31日 3,246件")
-MONTHLY_RECEIVED = "\\d{1,2}月1日\\s*(?:から|~|～)\\s*\\d{1,2}月\\d{1,2}日(?:まで)?\\s*(?P<received>[\\d,]+)件"
+MONTHLY_RECEIVED = ("(?P<month>\\d{1,2})月1日\\s*(?:から|~|～)\\s*\\d{1,2}月\\d{1,2}日(?:まで)?"
+                    "\\s*(?P<received>[\\d,]+)件")
 
 
 def test_table_in_text_and_one_figure_per_page(server: HTTPServer, client: HttpClient) -> None:
@@ -203,6 +204,17 @@ def test_odd_spans_and_wrapped_text_rows_are_not_misread() -> None:
     # the yearly row wrapped onto two lines: the monthly row (another width) is not taken for it
     text = "Kalenderjahr 2013 2014 2015\nAnrufe 575.391\n855.616 1.131.039\n2018 Jan. Feb. März\nAnrufe 1 2 3 4\n"
     assert text_grid(text, "Kalenderjahr", ["Anrufe"], "x") == [["Kalenderjahr", "2013", "2014", "2015"]]
+
+
+def test_a_page_of_another_month_than_listed_fails_the_source(server: HTTPServer, client: HttpClient) -> None:
+    server.expect_request("/press/2025082801").respond_with_data(
+        "<p>7月1日から7月31日まで 3,378件</p>".encode(), content_type="text/html; charset=utf-8")
+    source = stats_source(server.url_for("/").rstrip("/"), {
+        "format": "text", "period_format": "%Y-%m", "pages": [{"path": "/press/2025082801", "period": "2025-08"}],
+        "text_pattern": MONTHLY_RECEIVED, "metrics": [{"column": "received", "metric": "cases_received",
+                                                        "unit": "count"}]})
+    with pytest.raises(SourceFormatError, match="reports month 7, the registry lists it as 2025-08"):
+        fetch_stats(client, source, "tokyo")
 
 
 def test_a_page_without_its_figure_fails_the_source(server: HTTPServer, client: HttpClient) -> None:

@@ -158,7 +158,13 @@ def source_rows(response: ArchivedResponse, source: Source, page_period: str | N
             found = re.search(table.text_pattern, text)
             if found is None:
                 raise SourceFormatError(f"{response.url}: the text does not match the source's text_pattern")
-            return [{table.period_column: page_period, **found.groupdict()}]
+            values = found.groupdict()
+            # a page whose own month disagrees with the period listed for it is a wrong page, not data
+            month = values.pop("month", None)
+            if month is not None and page_period and len(page_period) == 7 and int(month) != int(page_period[5:]):
+                raise SourceFormatError(f"{response.url}: the page reports month {month}, the registry lists it as "
+                                        f"{page_period}")
+            return [{table.period_column: page_period, **values}]
         assert table.header_label is not None
         grid = text_grid(text, table.header_label, [m.column for m in table.metrics], response.url)
         return grid_records(grid, table, response.url)
