@@ -106,6 +106,8 @@ class MetricColumn(_Strict):
     column: str  # the published column / row header
     metric: Literal[AGGREGATE_METRICS]  # type: ignore[valid-type]
     unit: str
+    # multiply the published number by this: 100 where a spreadsheet keeps a percentage as its fraction
+    scale: float = Field(default=1.0, gt=0)
 
 
 class StatsPage(_Strict):

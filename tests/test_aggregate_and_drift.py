@@ -261,3 +261,47 @@ def test_drift_reports_new_and_vanished_fields() -> None:
     assert quiet.new_fields == [] and quiet.missing_mapped == []
     empty_month = field_drift(drift.fields, "s", "2024-12", [], mapping, had_records=False)
     assert empty_month.missing_mapped == []
+
+
+def _workbook(sheet: str, rows: list[list]) -> bytes:
+    import io
+
+    import xlsxwriter
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer)
+    book.add_worksheet("说明").write(0, 0, "数据来源：12345市民服务热线")
+    page = book.add_worksheet(sheet)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            page.write(r, c, value)
+    book.close()
+    return buffer.getvalue()
+
+
+def test_xlsx_sheet_with_a_title_row_and_fractions(server: HTTPServer, client: HttpClient) -> None:
+    """A workbook as a statistics office publishes it: a notes sheet first, the table on a named
+    sheet under a title row, counts as numbers, the satisfaction rate as a fraction (0.961)."""
+    body = _workbook("月报", [["12345热线月度运行情况"],
+                             ["月份", "受理量（件）", "满意率"],
+                             ["2024年10月", 1923456, 0.961],
+                             ["2024年11月", 1801002, "—"]])
+    server.expect_request("/files/12345.xlsx").respond_with_data(
+        body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    source = stats_source(server.url_for("/").rstrip("/"), {
+        "format": "xlsx", "path": "/files/12345.xlsx", "sheet": "月报", "header_row": 1,
+        "period_column": "月份", "period_format": "%Y年%m月", "metrics": [
+            {"column": "受理量（件）", "metric": "cases_received", "unit": "cases"},
+            {"column": "满意率", "metric": "satisfaction_rate", "unit": "percent", "scale": 100}]})
+    frame, problems, _ = fetch_stats(client, source, "beijing")
+    assert sorted(frame.select("period", "metric", "value").rows()) == [
+        ("2024-10", "cases_received", 1_923_456.0), ("2024-10", "satisfaction_rate", 96.1),
+        ("2024-11", "cases_received", 1_801_002.0)]
+    assert problems == ["2024-11 satisfaction_rate: '—' is not a number"]
+    missing = stats_source(server.url_for("/").rstrip("/"), {**source.table.model_dump(), "sheet": "年报"})
+    with pytest.raises(SourceFormatError, match="not a readable XLSX workbook with a sheet '年报'"):
+        fetch_stats(client, missing, "beijing")
+    server.expect_request("/files/broken.xlsx").respond_with_data(b"<html>moved</html>", content_type="text/html")
+    broken = stats_source(server.url_for("/").rstrip("/"),
+                          {**source.table.model_dump(), "path": "/files/broken.xlsx"})
+    with pytest.raises(SourceFormatError, match="not a readable XLSX workbook"):
+        fetch_stats(client, broken, "beijing")

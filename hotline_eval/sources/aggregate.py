@@ -1,5 +1,6 @@
 """Published hotline statistics (monthly or yearly call volumes, answer and satisfaction rates) in
-CSV, HTML-table or JSON form -> long rows (city, period, metric, value, unit), one per cell.
+CSV, XLSX, HTML-table, JSON or plain-text form -> long rows (city, period, metric, value, unit), one
+per cell.
 
 Each source's ``table`` block in the registry says which columns hold the period and which hold
 which metric; the parsing code is shared. A cell that is not a number is rejected with its reason,
@@ -15,6 +16,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
+import fastexcel
 import polars as pl
 from bs4 import BeautifulSoup, Tag
 
@@ -121,6 +123,19 @@ def html_rows(html: str, table: AggregateTable, name: str) -> list[dict[str, str
     return grid_records(table_grid(tables[index]), table, f"{name} table #{index}")
 
 
+def xlsx_grid(body: bytes, sheet: str | None, name: str) -> list[list[str]]:
+    """The cells of a worksheet (the first unless named) as text, row by row; numbers as written by
+    the reader ("1923456", "0.961": a percentage cell holds its fraction)."""
+    try:
+        frame = pl.read_excel(io.BytesIO(body), sheet_name=sheet, engine="calamine", has_header=False,
+                              infer_schema_length=0)
+    except (fastexcel.FastExcelError, ValueError) as exc:  # ValueError: polars names a missing sheet
+        where = f" with a sheet {sheet!r}" if sheet else ""
+        first_line = str(exc).splitlines()[0]
+        raise SourceFormatError(f"{name}: not a readable XLSX workbook{where} ({first_line})") from None
+    return [[cell or "" for cell in row] for row in frame.rows()]
+
+
 def page_text(text: str) -> str:
     """A page's visible text, one block per line (plain text is returned as it is)."""
     if text.lstrip()[:1] != "<":
@@ -168,6 +183,8 @@ def source_rows(response: ArchivedResponse, source: Source, page_period: str | N
         assert table.header_label is not None
         grid = text_grid(text, table.header_label, [m.column for m in table.metrics], response.url)
         return grid_records(grid, table, response.url)
+    if table.format == "xlsx":
+        return grid_records(xlsx_grid(response.body, table.sheet, response.url), table, response.url)
     if table.format == "csv":
         text = _text(response, source)
         header = text.split("\n", 1)[0]
@@ -183,7 +200,7 @@ def source_rows(response: ArchivedResponse, source: Source, page_period: str | N
         if not isinstance(data, list):
             raise SourceFormatError(f"{response.url}: no list of records at {table.json_records_path}")
         return data
-    raise SourceFormatError(f"{source.id}: format {table.format!r} has no reader yet; publish it as csv/html/json")
+    raise SourceFormatError(f"{source.id}: format {table.format!r} has no reader")
 
 
 def parse_number(text: Any, *, decimal_comma: bool = False) -> float | None:
@@ -275,8 +292,8 @@ def parse_stats(response: ArchivedResponse, source: Source, city_id: str,
                 problems.append(f"{period} {metric.metric}: {row.get(metric.column)!r} is not a number")
                 continue
             out.append({"city_id": city_id, "source_id": source.id, "period": period, "metric": metric.metric,
-                        "value": value, "unit": metric.unit, "source_url": response.url, "sha256": response.sha256,
-                        "is_synthetic": response.is_synthetic})
+                        "value": value * metric.scale, "unit": metric.unit, "source_url": response.url,
+                        "sha256": response.sha256, "is_synthetic": response.is_synthetic})
     frame = pl.DataFrame(out, schema=STATS_SCHEMA).unique(["period", "metric"], keep="last", maintain_order=True)
     if frame.is_empty():
         # a page that yields nothing must fail the source, not replace its last good rows with nothing
