@@ -164,11 +164,8 @@ def staging_service_requests(context: dg.AssetExecutionContext, config: StageCon
         result = stage_partition(con, city_id, month, city.timezone, mappings, formats, delta=not config.full)
         sha256s = query(con, "SELECT DISTINCT sha256 FROM staging.service_requests WHERE city_id = ? "
                              "AND partition_month = ? ORDER BY sha256", [city_id, month])["sha256"].to_list()
-        partition = query(con, "SELECT count(*) - count(DISTINCT request_id) AS duplicates, min(created_at)::VARCHAR "
-                               "AS created_min, max(created_at)::VARCHAR AS created_max FROM staging.service_requests "
-                               "WHERE city_id = ? AND partition_month = ?", [city_id, month]).row(0, named=True)
     staged = result.staged
-    duplicates = partition["duplicates"]
+    duplicates = result.duplicate_ids
     share = unmapped_share(staged.stats)
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": result.rows_in_partition,
@@ -178,8 +175,7 @@ def staging_service_requests(context: dg.AssetExecutionContext, config: StageCon
         "sha256s": dg.MetadataValue.json(sha256s),
         **{k: v for k, v in staged.stats.items() if k != "rows"},
         # the partition's date range, whatever this run staged
-        **({"created_min": partition["created_min"], "created_max": partition["created_max"]}
-           if partition["created_min"] else {}),
+        **({"created_min": result.created_min, "created_max": result.created_max} if result.created_min else {}),
     })
     yield dg.AssetCheckResult(
         check_name="unmapped_share_below_threshold",

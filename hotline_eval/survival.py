@@ -4,6 +4,9 @@ requests (open ones censored at the evaluation cut-off).
 Computing the median only over closed requests leaves out exactly the requests that take longest,
 so it understates the wait. Kaplan-Meier uses every request: a closed one is an event at its close
 time; an open one says only "not closed by the cut-off".
+
+The pipeline computes the estimator in SQL (sql/marts/request_measures.sql), where the requests live;
+this numpy version is the reference definition that tests/test_indicators_sql.py checks it against.
 """
 
 from __future__ import annotations

@@ -49,6 +49,9 @@ class StagedPartition:
     staged: StagedBatch  # the rows staged this run (all of the partition in full mode)
     mode: Literal["full", "delta"]
     rows_in_partition: int  # staging rows of the partition after the write
+    duplicate_ids: int  # rows beyond the first per request id in the partition (0 expected)
+    created_min: str | None  # the partition's date range after the write
+    created_max: str | None
 
 
 def staging_version(timezone: str, mappings: pl.DataFrame, formats: Sequence[str]) -> str:
@@ -89,6 +92,10 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
         writes = [("staging.service_requests", staged.rows, where, changed),
                   ("raw.rejects", rejects, rejects_where, changed)]
     replace_many(con, [*writes, ("staging.staged_partitions", state, where)])
-    total = query(con, "SELECT count(*) FROM staging.service_requests WHERE city_id = ? AND partition_month = ?",
-                  [city_id, month]).item(0, 0)
-    return StagedPartition(staged=staged, mode=mode, rows_in_partition=int(total))
+    after = query(con, "SELECT count(*) AS n, count(*) - count(DISTINCT request_id) AS duplicates, "
+                       "min(created_at)::VARCHAR AS created_min, max(created_at)::VARCHAR AS created_max "
+                       "FROM staging.service_requests WHERE city_id = ? AND partition_month = ?",
+                  [city_id, month]).row(0, named=True)
+    return StagedPartition(staged=staged, mode=mode, rows_in_partition=int(after["n"]),
+                           duplicate_ids=int(after["duplicates"]), created_min=after["created_min"],
+                           created_max=after["created_max"])
