@@ -14,6 +14,7 @@ from hotline_eval.capabilities import capability_matrix
 from hotline_eval.explain import explanations
 from hotline_eval.framework import load_framework
 from hotline_eval.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, WarehouseRequests, compute_facts
+from hotline_eval.request_parts import PARTS_TABLE, refresh_request_parts
 from hotline_eval.scoring import score
 from hotline_eval.warehouse import query, replace_many
 
@@ -51,11 +52,13 @@ def _published_fields() -> dict[str, frozenset[str]]:
 def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
     framework = load_framework()
     with warehouse(warehouse_db) as con:
+        # the additive parts of partitions staged since the last run; the rest are kept
+        parts = refresh_request_parts(con)
         ev = Evidence(
             period=str(EVALUATION.evaluation_year),
             cities=query(con, "SELECT * FROM staging.cities ORDER BY city_id"),
             # aggregated inside DuckDB: the request rows never load into Python
-            requests=WarehouseRequests(con),
+            requests=WarehouseRequests(con, parts=PARTS_TABLE),
             stats=query(con, "SELECT * FROM staging.hotline_stats"),
             features=query(con, "SELECT * FROM staging.portal_features"),
             catalog=query(con, "SELECT * FROM staging.service_catalog"),
@@ -78,6 +81,9 @@ def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResou
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": out.height,
         "with_value": out.filter(pl.col("raw_value").is_not_null()).height,
+        "request_partitions": parts.partitions,
+        "request_partitions_recomputed": parts.recomputed,
+        "request_partitions_changed": parts.changed,
         "missing": out.filter(pl.col("raw_value").is_null()).height,
         "by_evidence_kind": dg.MetadataValue.json({r["evidence_kind"]: f"{r['with_value']}/{r['facts']}"
                                                    for r in by_kind.iter_rows(named=True)}),

@@ -145,10 +145,12 @@ not_cancelled AS (
 ),
 repeats AS (
     SELECT city_id, avg(CASE WHEN created_at - previous <= INTERVAL 7 DAY THEN 1.0 ELSE 0.0 END) AS repeat_request_share
-    FROM (SELECT city_id, created_at,
+    FROM (SELECT city_id, partition_month, created_at,
                  lag(created_at) OVER (PARTITION BY city_id, category, round(latitude, 3), round(longitude, 3)
                                        ORDER BY created_at) AS previous
-          FROM base WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
+          FROM read_parquet($path) WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
+    -- an earlier request before the period counts: look back across its start, count the period's rows
+    WHERE starts_with(partition_month, '{PERIOD}')
     GROUP BY ALL
 ),
 per_city AS (
@@ -226,14 +228,25 @@ def _km_quantiles_pandas(hours, closed, qs):
 def run_pandas(path: str) -> dict:
     import numpy as np
     import pandas as pd
-    df = pd.read_parquet(path, columns=COLUMNS)
-    df = df[df["partition_month"].str.startswith(PERIOD)]
+    every = pd.read_parquet(path, columns=COLUMNS)
+    out: dict = {i: {} for i in FEED_INDICATORS}
+    # repeats look back across the period's start (an earlier request in December counts), so the gaps
+    # come from every row and the period's rows are counted
+    located_all = every["latitude"].notna() & every["longitude"].notna()
+    loc = every.loc[located_all, ["city_id", "category", "created_at", "partition_month"]].assign(
+        p0=every.loc[located_all, "latitude"].round(3), p1=every.loc[located_all, "longitude"].round(3))
+    loc = loc.sort_values("created_at", kind="stable")
+    gap = loc.groupby(["city_id", "category", "p0", "p1"], sort=False)["created_at"].diff()
+    rep = (gap.notna() & (gap <= pd.Timedelta(days=7))).astype(float)
+    in_period = loc["partition_month"].str.startswith(PERIOD)
+    out["repeat_request_share"] = rep[in_period].groupby(loc.loc[in_period, "city_id"]).mean().to_dict()
+    df = every[every["partition_month"].str.startswith(PERIOD)]
+    del every, loc, gap, rep  # the rest reads the period's rows only
     cutoff = pd.Timestamp(CUTOFF)
     flags = df["quality_flags"].explode()
     bad_close = flags.isin(["closed_before_created", "closed_within_minute"]).groupby(level=0).any()
     placeholder = (flags == "placeholder_closed_date").groupby(level=0).any()
     close_s = (df["closed_at"] - df["created_at"]).dt.total_seconds()
-    out: dict = {i: {} for i in FEED_INDICATORS}
 
     nc = df["status"] != "cancelled"
     # Kaplan-Meier quantiles
@@ -258,12 +271,6 @@ def run_pandas(path: str) -> dict:
     out["open_backlog_age_days"] = age.groupby(open_rows["city_id"]).median().to_dict()
 
     located = df["latitude"].notna() & df["longitude"].notna()
-    loc = df.loc[located, ["city_id", "category", "created_at"]].assign(
-        p0=df.loc[located, "latitude"].round(3), p1=df.loc[located, "longitude"].round(3))
-    loc = loc.sort_values("created_at", kind="stable")
-    gap = loc.groupby(["city_id", "category", "p0", "p1"], sort=False)["created_at"].diff()
-    rep = (gap.notna() & (gap <= pd.Timedelta(days=7))).astype(float)
-    out["repeat_request_share"] = rep.groupby(loc["city_id"]).mean().to_dict()
     out["geocoded_share"] = located.astype(float).groupby(df["city_id"]).mean().to_dict()
 
     closed_rows = df[df["status"] == "closed"]

@@ -7,11 +7,13 @@ do, against a DuckDB work database (benchmarks/data/incremental_<rows>.duckdb):
 full rebuild  (what re-running every staging partition and the facts costs; fetching excluded)
   for every city-month partition: read raw rows -> stage_requests -> replace the staging partition
   (assets/requests.py::staging_service_requests with full: true), then the facts over everything
-  (assets/marts.py::indicator_facts: Evidence over the staging table -> compute_facts, aggregated in DuckDB).
+  (assets/marts.py::indicator_facts: every partition's parts in marts.request_month_parts computed again,
+  then Evidence over the staging table and the parts -> compute_facts, aggregated in DuckDB).
 incremental  (the Dagster partitions the new day touches)
   the day's pages -> records_to_raw -> upsert into raw by request_id (raw_service_request_records,
   incremental mode); re-stage the changed records of the touched city-month partitions (the staging
-  asset's delta mode, hotline_eval/transforms/partition.py); then the facts over everything.
+  asset's delta mode, hotline_eval/transforms/partition.py); then the parts of the partitions staged
+  since (and of those whose repeat test can see them), and the facts from the parts and the rows.
 
 With ``verify``, the incremental result is checked against a full rebuild that includes the day.
 """
@@ -59,8 +61,12 @@ def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
 
 
 def _facts(con) -> pl.DataFrame:
+    """As assets/marts.py::indicator_facts: bring the per-partition parts up to date (only partitions
+    staged since they were computed), then the facts from the parts and the rows."""
     from hotline_eval.indicators import WarehouseRequests
-    return impls.project_facts(impls.project_evidence(WarehouseRequests(con)))
+    from hotline_eval.request_parts import PARTS_TABLE, refresh_request_parts
+    refresh_request_parts(con)
+    return impls.project_facts(impls.project_evidence(WarehouseRequests(con, parts=PARTS_TABLE)))
 
 
 def _full(con, zones, mappings) -> dict:

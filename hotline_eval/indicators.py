@@ -18,6 +18,14 @@ import duckdb
 import polars as pl
 
 from hotline_eval.framework import Framework, Tertiary
+from hotline_eval.request_parts import (  # noqa: F401 (the measures' definitions, re-exported)
+    DIGITAL_CHANNELS,
+    EXCLUDED_FLAGS,
+    EXCLUDED_FROM_CLOSE_TIMES,
+    PLACE_DECIMALS,
+    REPEAT_WINDOW_DAYS,
+    compute_all_parts,
+)
 from hotline_eval.settings import PROJECT_ROOT
 from hotline_eval.warehouse import table_name
 
@@ -38,13 +46,8 @@ FACT_SCHEMA = {
     "evidence_kind": pl.String,
     "naive_value": pl.Float64,
 }
-# close-time measures skip records whose dates cannot be a real close
-EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
-DIGITAL_CHANNELS = ("web", "mobile_app", "sms", "email", "social", "chatbot")
 CHANNEL_FEATURES = ("channel_phone", "channel_sms", "channel_web_form", "channel_mobile_app", "channel_social",
                     "channel_email", "channel_walk_in", "channel_chatbot")
-REPEAT_WINDOW_DAYS = 7
-PLACE_DECIMALS = 3  # about 100 m
 OPEN_DATA_SCORE = {"request_level": 1.0, "aggregate": 0.5, "not_public": 0.0}
 
 
@@ -61,6 +64,9 @@ class WarehouseRequests:
 
     con: duckdb.DuckDBPyConnection
     table: str = "staging.service_requests"
+    # the table of their additive parts per partition kept current by request_parts.refresh_request_parts;
+    # None computes the parts from the rows
+    parts: str | None = None
 
 
 @dataclass
@@ -85,10 +91,8 @@ class Evidence:
         return datetime(int(self.period) + 1, 1, 1, tzinfo=UTC)
 
     def _aggregate(self) -> None:
-        params = {"period": self.period, "cutoff": self.period_end, "digital": list(DIGITAL_CHANNELS),
-                  "bad_close": list(EXCLUDED_FROM_CLOSE_TIMES), "km_excluded": list(EXCLUDED_FLAGS),
-                  "repeat_days": REPEAT_WINDOW_DAYS, "place_decimals": PLACE_DECIMALS}
-        with _request_rows(self.requests) as con:
+        params = {"period": self.period, "cutoff": self.period_end, "km_excluded": list(EXCLUDED_FLAGS)}
+        with _request_views(self.requests) as con:
             self._measures = _run(con, MEASURES_SQL, params, MEASURE_SCHEMA)
             self._request_evidence = _run(con, EVIDENCE_SQL, {"period": self.period}, REQUEST_EVIDENCE_SCHEMA)
 
@@ -119,24 +123,38 @@ REQUEST_EVIDENCE_SCHEMA = {"city_id": pl.String, "evidence_keys": pl.String,
 
 
 @contextmanager
-def _request_rows(requests: pl.DataFrame | WarehouseRequests) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection with the view ``request_rows`` over the requests, dropped afterwards."""
+def _request_views(requests: pl.DataFrame | WarehouseRequests) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with the views ``request_rows`` (the rows) and ``request_parts`` (their parts per
+    partition, sql/marts/request_month_parts.sql), dropped afterwards."""
     if isinstance(requests, WarehouseRequests):
         con = requests.con
         con.execute(f"CREATE OR REPLACE TEMP VIEW request_rows AS SELECT {', '.join(REQUEST_COLUMNS)} "  # noqa: S608
                     f"FROM {table_name(requests.table)}")
+        kept = requests.parts is not None
         try:
+            if kept:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW request_parts AS "  # noqa: S608
+                            f"SELECT * FROM {table_name(requests.parts)}")
+            else:
+                _parts_table(con)
             yield con
         finally:
+            con.execute(f"DROP {'VIEW' if kept else 'TABLE'} IF EXISTS temp.request_parts")
             con.execute("DROP VIEW IF EXISTS temp.request_rows")
         return
     frame = _utc_requests(requests)
     con = duckdb.connect()
     try:
         con.register("request_rows", frame.to_arrow())
+        _parts_table(con)
         yield con
     finally:
         con.close()
+
+
+def _parts_table(con: duckdb.DuckDBPyConnection) -> None:
+    parts = compute_all_parts(con, "request_rows").to_arrow()  # noqa: F841 (scanned below)
+    con.execute("CREATE OR REPLACE TEMP TABLE request_parts AS SELECT * FROM parts")
 
 
 def _utc_requests(frame: pl.DataFrame) -> pl.DataFrame:
@@ -200,9 +218,6 @@ def _with_gaps(ev: Evidence, measured: Measured, *fields: str) -> Measured:
     return pl.concat([measured, _field_gaps(ev, *fields)], how="diagonal_relaxed")
 
 
-EXCLUDED_FLAGS = (*EXCLUDED_FROM_CLOSE_TIMES, "placeholder_closed_date")
-
-
 def _km_hours(ev: Evidence, measure: str, q: float) -> Measured:
     """Kaplan-Meier quantile of hours to close per city (open requests censored at the period's end;
     cancelled requests and impossible or placeholder dates left out), with the naive closed-only
@@ -240,7 +255,8 @@ def open_backlog_age_days(ev: Evidence, _: Tertiary) -> Measured:
 
 
 def repeat_request_share(ev: Evidence, _: Tertiary) -> Measured:
-    """Share of located requests repeating one of the same category within about 100 m and 7 days."""
+    """Share of located requests repeating one of the same category within about 100 m and 7 days
+    (the earlier one may be before the period: a January request can repeat one from late December)."""
     return _with_gaps(ev, _from_requests(ev, "repeat_request_share", "latitude", "longitude"),
                       "latitude", "longitude")
 

@@ -119,6 +119,21 @@ def test_repeat_share_counts_same_place_and_category_within_seven_days() -> None
     assert share == pytest.approx(1 / 5)
 
 
+def test_a_repeat_can_refer_back_across_the_start_of_the_period() -> None:
+    base = _requests(1, n=4).head(0)
+    late_december = datetime(2023, 12, 30, 9, tzinfo=UTC)
+    rows = pl.DataFrame({
+        "city_id": ["toronto"] * 3, "partition_month": ["2023-12", "2024-01", "2024-01"],
+        # the January 2 request repeats December 30's; January 20's is too late to repeat either
+        "created_at": [late_december, late_december + timedelta(days=3), late_december + timedelta(days=21)],
+        "closed_at": [None] * 3, "status": ["open"] * 3, "category": ["noise"] * 3, "channel": ["phone"] * 3,
+        "agency": ["A"] * 3, "latitude": [43.65] * 3, "longitude": [-79.38] * 3, "resolution": [None] * 3,
+        "quality_flags": [[]] * 3, "sha256": ["aa"] * 3, "is_synthetic": [True] * 3,
+    }, schema=base.schema)
+    measures = _evidence(rows).request_measures().filter(pl.col("measure") == "repeat_request_share")
+    assert measures.select("raw_value", "n_observations").row(0) == (pytest.approx(1 / 2), 2)
+
+
 def test_memory_limit_setting_is_checked() -> None:
     assert load_settings({}).duckdb_memory_limit == "1500MB"
     assert load_settings({"HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT": "4GB"}).duckdb_memory_limit == "4GB"

@@ -151,3 +151,51 @@ COMMENT ON COLUMN marts.city_capabilities.indicator_id IS 'Tertiary indicator id
 COMMENT ON COLUMN marts.city_capabilities.capability IS 'supported, partial (part of all requests, or published aggregates) or unsupported (scored as missing)';
 COMMENT ON COLUMN marts.city_capabilities.reason IS 'Why, from the data: e.g. the city''s feed publishes no closed_at';
 COMMENT ON COLUMN marts.city_capabilities.run_id IS 'Dagster run that computed the row';
+
+CREATE TABLE IF NOT EXISTS marts.request_month_parts (
+    city_id VARCHAR NOT NULL,
+    partition_month VARCHAR NOT NULL,
+    created_min TIMESTAMPTZ,
+    created_max TIMESTAMPTZ,
+    n_all BIGINT NOT NULL,
+    n_located BIGINT NOT NULL,
+    n_not_cancelled BIGINT NOT NULL,
+    n_within_7_days BIGINT NOT NULL,
+    n_closed BIGINT NOT NULL,
+    n_closed_with_text BIGINT NOT NULL,
+    n_close_times BIGINT NOT NULL,
+    n_channel BIGINT NOT NULL,
+    n_digital BIGINT NOT NULL,
+    n_agency BIGINT NOT NULL,
+    n_repeats BIGINT NOT NULL,
+    channels STRUCT(channel VARCHAR, n BIGINT)[] NOT NULL,
+    agencies STRUCT(agency VARCHAR, n BIGINT)[] NOT NULL,
+    sha256s VARCHAR[] NOT NULL,
+    is_synthetic BOOLEAN NOT NULL,
+    staged_at TIMESTAMPTZ,
+    parts_version VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE marts.request_month_parts IS 'Per city-month partition of staging.service_requests: the counts, tallies and repeats the request-level indicators add up per period (sql/marts/request_month_parts.sql); recomputed only for partitions staged since';
+COMMENT ON COLUMN marts.request_month_parts.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.request_month_parts.partition_month IS 'Partition month (YYYY-MM) in the city''s local time';
+COMMENT ON COLUMN marts.request_month_parts.created_min IS 'Earliest creation time in the partition (UTC)';
+COMMENT ON COLUMN marts.request_month_parts.created_max IS 'Latest creation time in the partition (UTC)';
+COMMENT ON COLUMN marts.request_month_parts.n_all IS 'Requests';
+COMMENT ON COLUMN marts.request_month_parts.n_located IS 'Requests with coordinates';
+COMMENT ON COLUMN marts.request_month_parts.n_not_cancelled IS 'Requests not cancelled';
+COMMENT ON COLUMN marts.request_month_parts.n_within_7_days IS 'Requests not cancelled and closed within 168 hours of creation (possible close times only)';
+COMMENT ON COLUMN marts.request_month_parts.n_closed IS 'Requests with status closed';
+COMMENT ON COLUMN marts.request_month_parts.n_closed_with_text IS 'Closed requests with a resolution text';
+COMMENT ON COLUMN marts.request_month_parts.n_close_times IS 'Requests the close-time quantiles use (not cancelled, no impossible or placeholder dates)';
+COMMENT ON COLUMN marts.request_month_parts.n_channel IS 'Requests with a known channel';
+COMMENT ON COLUMN marts.request_month_parts.n_digital IS 'Requests through a digital channel';
+COMMENT ON COLUMN marts.request_month_parts.n_agency IS 'Requests with an agency';
+COMMENT ON COLUMN marts.request_month_parts.n_repeats IS 'Requests with the same category and place (about 100 m) as an earlier request within 7 days, which may be in the previous month';
+COMMENT ON COLUMN marts.request_month_parts.channels IS 'Requests per known channel';
+COMMENT ON COLUMN marts.request_month_parts.agencies IS 'Requests per agency';
+COMMENT ON COLUMN marts.request_month_parts.sha256s IS 'sha256 of every archived response behind the partition''s rows (raw.http_archive.sha256)';
+COMMENT ON COLUMN marts.request_month_parts.is_synthetic IS 'True when any of the partition''s rows is invented demo data';
+COMMENT ON COLUMN marts.request_month_parts.staged_at IS 'staging.staged_partitions.staged_at of the staging rows the parts were computed from (null: no staging state, recomputed every run)';
+COMMENT ON COLUMN marts.request_month_parts.parts_version IS 'sha256 of the SQL and parameters that computed the parts; another version is recomputed';
+COMMENT ON COLUMN marts.request_month_parts.computed_at IS 'When the parts were computed (UTC)';

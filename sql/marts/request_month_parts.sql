@@ -1,0 +1,71 @@
+-- The additive parts of the request-level measures, one row per city-month partition: counts for every
+-- share, channel and agency tallies, the number of repeat requests and the archived pages. A city's
+-- measure for a period is the sum of its partitions' parts (request_measures.sql), so a refresh needs
+-- to recompute only the partitions that changed (hotline_eval/request_parts.py keeps
+-- marts.request_month_parts current). Nothing here depends on the evaluation period.
+--
+-- Reads two views the caller defines:
+--   part_rows    the request rows of the partitions to compute;
+--   repeat_rows  those rows plus, per city, every row created up to $repeat_days before them (a repeat
+--                refers back to an earlier request, possibly in the previous month), with in_part true
+--                for the rows of the partitions being computed.
+-- Parameters: $digital (channels counted as digital), $bad_close (flags that make a close time
+-- impossible), $km_excluded (flags left out of close-time quantiles), $repeat_days, $place_decimals.
+WITH
+monthly AS (
+    SELECT city_id, partition_month,
+           count(*) AS n_all,
+           count(*) FILTER (WHERE latitude IS NOT NULL AND longitude IS NOT NULL) AS n_located,
+           count(*) FILTER (WHERE status <> 'cancelled') AS n_not_cancelled,
+           count(*) FILTER (WHERE status <> 'cancelled' AND closed_at IS NOT NULL
+                            AND NOT list_has_any(quality_flags, $bad_close)
+                            AND epoch_us(closed_at) - epoch_us(created_at) <= 168 * 3600e6) AS n_within_7_days,
+           count(*) FILTER (WHERE status = 'closed') AS n_closed,
+           count(*) FILTER (WHERE status = 'closed' AND resolution IS NOT NULL AND length(resolution) > 0)
+               AS n_closed_with_text,
+           count(*) FILTER (WHERE status <> 'cancelled' AND NOT list_has_any(quality_flags, $km_excluded))
+               AS n_close_times,
+           count(*) FILTER (WHERE channel <> 'unknown') AS n_channel,
+           count(*) FILTER (WHERE channel <> 'unknown' AND list_contains($digital, channel)) AS n_digital,
+           count(*) FILTER (WHERE agency IS NOT NULL) AS n_agency,
+           min(created_at) AS created_min, max(created_at) AS created_max,
+           list(DISTINCT sha256 ORDER BY sha256) AS sha256s, bool_or(is_synthetic) AS is_synthetic
+    FROM part_rows GROUP BY ALL
+),
+channels AS (
+    SELECT city_id, partition_month, list({'channel': channel, 'n': n} ORDER BY channel) AS channels
+    FROM (SELECT city_id, partition_month, channel, count(*) AS n
+          FROM part_rows WHERE channel <> 'unknown' GROUP BY ALL)
+    GROUP BY ALL
+),
+agencies AS (
+    SELECT city_id, partition_month, list({'agency': agency, 'n': n} ORDER BY agency) AS agencies
+    FROM (SELECT city_id, partition_month, agency, count(*) AS n
+          FROM part_rows WHERE agency IS NOT NULL GROUP BY ALL)
+    GROUP BY ALL
+),
+-- same category and place (about 100 m) as an earlier request within the window; no category, no
+-- repeat. Ties in time across partitions are ordered by partition, so each partition's count is the
+-- same however the rows were read.
+repeats AS (
+    SELECT city_id, partition_month,
+           count(*) FILTER (WHERE category IS NOT NULL AND created_at - previous <= to_days($repeat_days))
+               AS n_repeats
+    FROM (SELECT city_id, partition_month, category, created_at, in_part,
+                 lag(created_at) OVER (PARTITION BY city_id, category, round(latitude, $place_decimals),
+                                                    round(longitude, $place_decimals)
+                                       ORDER BY created_at, partition_month) AS previous
+          FROM repeat_rows WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
+    WHERE in_part
+    GROUP BY ALL
+)
+SELECT m.city_id, m.partition_month, m.created_min, m.created_max,
+       m.n_all, m.n_located, m.n_not_cancelled, m.n_within_7_days, m.n_closed, m.n_closed_with_text,
+       m.n_close_times, m.n_channel, m.n_digital, m.n_agency, coalesce(r.n_repeats, 0) AS n_repeats,
+       coalesce(c.channels, []) AS channels, coalesce(a.agencies, []) AS agencies,
+       m.sha256s, m.is_synthetic
+FROM monthly m
+LEFT JOIN channels c USING (city_id, partition_month)
+LEFT JOIN agencies a USING (city_id, partition_month)
+LEFT JOIN repeats r USING (city_id, partition_month)
+ORDER BY m.city_id, m.partition_month

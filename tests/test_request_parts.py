@@ -1,0 +1,157 @@
+"""marts.request_month_parts kept current (hotline_eval/request_parts.py): a refresh recomputes only the
+partitions staged since and those whose repeat test can see them, and always equals computing every
+part again; the facts from the kept parts equal the facts from the rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from hotline_eval import request_parts
+from hotline_eval.framework import load_framework
+from hotline_eval.indicators import Evidence, WarehouseRequests, compute_facts
+from hotline_eval.request_parts import PARTS_TABLE, compute_all_parts, refresh_request_parts
+from hotline_eval.warehouse import apply_ddl, query, replace_many
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+KEY = ["city_id", "partition_month"]
+BOOKKEEPING = ["staged_at", "parts_version", "computed_at"]
+
+
+def _rows(seed: int, n: int = 800) -> pl.DataFrame:
+    """Staging rows for two cities over January to April 2024 at a few places, so that repeats are common
+    and cross month boundaries."""
+    rng = np.random.default_rng(seed)
+    created = [START + timedelta(seconds=int(s)) for s in rng.integers(0, 120 * 86_400, n)]
+    closed = [c + timedelta(hours=float(h)) if rng.random() < 0.7 else None
+              for c, h in zip(created, rng.lognormal(3, 1.5, n), strict=True)]
+    return pl.DataFrame({
+        "city_id": rng.choice(["new_york", "toronto"], n).tolist(),
+        "source_id": "s", "request_id": [f"r{i}" for i in range(n)],
+        "partition_month": [c.strftime("%Y-%m") for c in created],
+        "created_at": pl.Series(created, dtype=pl.Datetime("us", "UTC")),
+        "closed_at": pl.Series(closed, dtype=pl.Datetime("us", "UTC")),
+        "status": rng.choice(["closed", "open", "cancelled"], n, p=[0.7, 0.2, 0.1]).tolist(),
+        "category": rng.choice(["noise", "street"], n).tolist(),
+        "channel": rng.choice(["phone", "web", "unknown"], n).tolist(),
+        "agency": rng.choice(["A", "B", None], n).tolist(),
+        "latitude": (40.7 + rng.integers(0, 6, n) / 1000).tolist(),
+        "longitude": (-74.0 + rng.integers(0, 6, n) / 1000).tolist(),
+        "resolution": rng.choice(["done", None], n).tolist(),
+        "quality_flags": [["closed_within_minute"] if r < 0.03 else [] for r in rng.random(n)],
+        "sha256": [f"page{i // 50}" for i in range(n)], "is_synthetic": True,
+    })
+
+
+def _stage(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+    """Write each partition of ``rows`` and its staging state, as stage_partition does."""
+    for (city, month), part in rows.group_by(KEY):
+        where = {"city_id": city, "partition_month": month}
+        state = pl.DataFrame([{**where, "staging_version": "v", "staged_at": datetime.now(UTC), "mode": "full",
+                               "rows_staged": part.height}])
+        replace_many(con, [("staging.service_requests", part, where), ("staging.staged_partitions", state, where)])
+
+
+def _kept(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    kept = query(con, f"SELECT * FROM {PARTS_TABLE} ORDER BY city_id, partition_month")  # noqa: S608
+    return kept.drop(BOOKKEEPING).with_columns(pl.col("created_min", "created_max").dt.convert_time_zone("UTC"))
+
+
+def _from_scratch(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return compute_all_parts(con, "staging.service_requests").sort(KEY)
+
+
+def _computed_at(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], datetime]:
+    return {(c, m): t for c, m, t in query(con, f"SELECT city_id, partition_month, computed_at "  # noqa: S608
+                                                 f"FROM {PARTS_TABLE}").iter_rows()}
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    apply_ddl(con)
+    return con
+
+
+def test_refresh_recomputes_changed_partitions_and_the_repeats_that_can_see_them(con) -> None:
+    rows = _rows(1)
+    # a request early in March at a place of its own: nothing earlier repeats it, yet
+    march = rows.filter(pl.col("city_id") == "new_york").head(1).with_columns(
+        request_id=pl.lit("march"), partition_month=pl.lit("2024-03"),
+        created_at=pl.lit(datetime(2024, 3, 3, 9, tzinfo=UTC)), latitude=pl.lit(41.0), longitude=pl.lit(-73.5))
+    _stage(con, pl.concat([rows, march]))
+    first = refresh_request_parts(con)
+    assert first.partitions == first.recomputed == first.changed == 8  # 2 cities x 4 months
+    assert _kept(con).equals(_from_scratch(con))
+    assert refresh_request_parts(con).recomputed == 0
+    before = _computed_at(con)
+    march_repeats = query(con, f"SELECT n_repeats FROM {PARTS_TABLE} "  # noqa: S608
+                               "WHERE city_id = 'new_york' AND partition_month = '2024-03'").item()
+
+    # a February request at the same place and category, four days earlier: only February is re-staged
+    feb = rows.filter((pl.col("city_id") == "new_york") & (pl.col("partition_month") == "2024-02"))
+    earlier = march.with_columns(request_id=pl.lit("feb"), partition_month=pl.lit("2024-02"),
+                                 created_at=pl.lit(datetime(2024, 2, 28, 9, tzinfo=UTC)))
+    _stage(con, pl.concat([feb, earlier]))
+    again = refresh_request_parts(con)
+    after = _computed_at(con)
+    recomputed = {k for k in after if after[k] != before[k]}
+    assert ("new_york", "2024-02") in recomputed and ("new_york", "2024-03") in recomputed  # its repeat neighbour
+    assert not any(city == "toronto" for city, _ in recomputed)
+    assert ("new_york", "2024-01") not in recomputed
+    assert again.changed == 1 and again.recomputed == len(recomputed)
+    assert _kept(con).equals(_from_scratch(con))
+    assert query(con, f"SELECT n_repeats FROM {PARTS_TABLE} "  # noqa: S608
+                      "WHERE city_id = 'new_york' AND partition_month = '2024-03'").item() == march_repeats + 1
+
+
+def test_gone_partitions_unstaged_rows_and_other_sql(con, monkeypatch) -> None:
+    rows = _rows(2)
+    _stage(con, rows)
+    refresh_request_parts(con)
+    # a partition re-fetched empty: its rows and state are gone, and so are its parts
+    con.execute("DELETE FROM staging.service_requests WHERE city_id = 'toronto' AND partition_month = '2024-04'")
+    con.execute("DELETE FROM staging.staged_partitions WHERE city_id = 'toronto' AND partition_month = '2024-04'")
+    gone = refresh_request_parts(con)
+    assert gone.removed == 1 and gone.partitions == 7
+    assert _kept(con).equals(_from_scratch(con))
+    # rows written without staging state cannot be known unchanged: their partition is recomputed every run
+    extra = rows.filter(pl.col("city_id") == "toronto").head(3).with_columns(
+        partition_month=pl.lit("2024-05"), request_id=pl.lit("x") + pl.col("request_id"),
+        created_at=pl.col("created_at") + pl.duration(days=120))
+    replace_many(con, [("staging.service_requests", extra, {"city_id": "toronto", "partition_month": "2024-05"})])
+    assert refresh_request_parts(con).changed == 1
+    assert refresh_request_parts(con).changed == 1
+    assert _kept(con).equals(_from_scratch(con))
+    # parts computed by other SQL or parameters are all computed again
+    monkeypatch.setattr(request_parts, "parts_version", lambda: "another version")
+    assert refresh_request_parts(con).recomputed == 8
+
+
+def test_facts_from_kept_parts_equal_facts_from_the_rows(con) -> None:
+    rows = _rows(3)
+    _stage(con, rows)
+    refresh_request_parts(con)
+    empty = {t: query(con, f"SELECT * FROM staging.{t}")  # noqa: S608
+             for t in ("hotline_stats", "portal_features", "service_catalog", "curated_evidence")}
+    every = frozenset({"request_id", "created_at", "closed_at", "status", "category", "channel", "agency",
+                       "latitude", "longitude", "resolution"})
+
+    def facts(requests: pl.DataFrame | WarehouseRequests) -> pl.DataFrame:
+        ev = Evidence(period="2024", cities=pl.DataFrame({"city_id": ["new_york", "toronto"],
+                                                          "population": [8_000_000, 3_000_000],
+                                                          "data_level": ["request_level"] * 2,
+                                                          "data_evidence_url": ["u", "v"]}),
+                      requests=requests, stats=empty["hotline_stats"], features=empty["portal_features"],
+                      catalog=empty["service_catalog"], curated=empty["curated_evidence"],
+                      published_fields={"new_york": every, "toronto": every})
+        return compute_facts(load_framework(), ev)
+
+    kept = facts(WarehouseRequests(con, parts=PARTS_TABLE))
+    assert kept.equals(facts(WarehouseRequests(con)))
+    assert kept.equals(facts(rows))
+    assert kept.filter(pl.col("indicator_id") == "repeat_request_share")["raw_value"].is_not_null().all()
