@@ -1,7 +1,7 @@
 """Parsing benchmark: raw Socrata JSON pages -> staging.service_requests rows, through the project's code.
 
 Per city-month partition, as a Socrata fetch does (hotline_eval/sources/socrata.py): each page body
-becomes an archived response (``make_response``: sha256, headers), is decoded (``response.json()``), the
+becomes an archived response (``make_response``: sha256, headers), is read (``array_page``: as columns), the
 pages go through ``records_to_raw`` (field mapping, de-duplication by request id) and the raw rows
 through ``stage_requests`` (timestamp parsing with the city's zone, value mappings, quality flags).
 The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its own time zone.
@@ -52,7 +52,7 @@ def run(folder: str) -> dict:
     from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
-    from hotline_eval.sources.common import Page, records_to_raw
+    from hotline_eval.sources.common import array_page, records_to_raw
     from hotline_eval.transforms.service_requests import stage_requests
 
     folder = Path(folder)
@@ -70,7 +70,7 @@ def run(folder: str) -> dict:
             body = (folder / name).read_bytes()
             response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
                                      200, HEADERS, body, is_synthetic=True)
-            pages.append(Page(number=number, response=response, records=response.json()))
+            pages.append(array_page(number, response))  # as socrata.fetch_pages reads a page
         t1 = time.perf_counter()
         raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,
                              updated_system_field=":updated_at")

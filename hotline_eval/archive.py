@@ -88,12 +88,16 @@ class ArchivedResponse:
     def text(self) -> str:
         return decode_body(self.body, self.content_type)
 
+    @property
+    def is_utf8(self) -> bool:
+        """A UTF-8 body without a byte order mark: JSON readers can parse its bytes as they are."""
+        return detect_charset(self.body, self.content_type) == "utf-8" and not self.body.startswith(codecs.BOM_UTF8)
+
     def json(self) -> Any:
         # UTF-8 bodies (most feeds) are parsed from the bytes: decoding a page to text first costs
         # as much again as parsing it; other charsets are decoded first
-        utf8 = detect_charset(self.body, self.content_type) == "utf-8" and not self.body.startswith(codecs.BOM_UTF8)
         try:
-            return json.loads(self.body if utf8 else self.text())
+            return json.loads(self.body if self.is_utf8 else self.text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise SourceFormatError(f"{self.url}: response is not JSON ({detail})") from None

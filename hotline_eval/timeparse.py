@@ -88,3 +88,45 @@ def local_month(column: str, timezone: str, formats: Sequence[str] = ()) -> pl.E
     """YYYY-MM of a published timestamp in the city's local time (null when unparseable)."""
     utc, _ = parse_timestamp(column, timezone, formats)
     return utc.dt.convert_time_zone(timezone).dt.strftime("%Y-%m")
+
+
+def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = ()) -> tuple[pl.Series, pl.Series]:
+    """``parse_timestamp`` for a column at hand, eagerly: a value is tried with a format only when the
+    formats before it could not read it, so a column written in one format is parsed once per value
+    (not once to find the formats and once to apply them), and the spring-forward reading is computed
+    for the few values in the gap only. Same result (tests/test_staging_transform.py)."""
+    stripped = values.cast(pl.String).str.strip_chars()
+    text = stripped.set(stripped == "", None)
+    size = text.len()
+    aware_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
+    naive_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
+    rows = pl.int_range(size, eager=True, dtype=pl.UInt32)
+
+    def first_format_wins(pending: pl.Series, candidates: Sequence[str], zone: str | None, out: pl.Series) -> pl.Series:
+        """Parse ``pending`` rows with each format in turn, writing what it reads to ``out`` (epoch
+        microseconds); the rows no format could read are returned."""
+        for fmt in candidates:
+            if pending.is_empty():
+                break
+            parsed = text.gather(pending).str.to_datetime(fmt, strict=False, time_unit="us", time_zone=zone)
+            read = parsed.is_not_null()
+            if read.any():
+                out.scatter(pending.filter(read), parsed.filter(read).to_physical())
+                pending = pending.filter(~read)
+        return pending
+
+    present = text.is_not_null()
+    suffixed = text.str.contains(AWARE_SUFFIX).fill_null(False)
+    unread = first_format_wins(rows.filter(suffixed), AWARE_FORMATS, "UTC", aware_us)
+    first_format_wins(pl.concat([rows.filter(present & ~suffixed), unread]).sort(), (*formats, *NAIVE_FORMATS), None,
+                      naive_us)
+    naive = naive_us.cast(pl.Datetime("us"))
+    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    gap = naive.is_not_null() & local.is_null()
+    utc_us = aware_us.fill_null(local.dt.convert_time_zone("UTC").to_physical())
+    if gap.any():
+        # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
+        shifted = naive.filter(gap).dt.offset_by("1h").dt.replace_time_zone(
+            timezone, ambiguous="earliest", non_existent="null").dt.offset_by("-1h")
+        utc_us.scatter(rows.filter(gap), shifted.dt.convert_time_zone("UTC").to_physical())
+    return utc_us.cast(pl.Datetime("us", "UTC")), gap

@@ -80,3 +80,63 @@ def test_empty_month_is_an_empty_batch(server: HTTPServer, client: HttpClient) -
     serve_socrata_pages(server, source, "2024-02", [[]])
     batch = socrata.fetch_month(client, source, "new_york", "2024-02")
     assert batch.rows.height == 0 and batch.rejects.height == 0 and len(batch.pages) == 1
+
+
+def _both_ways(body: bytes, content_type: str = "application/json;charset=utf-8"):
+    """records_to_raw over the page read as columns (as the connector reads it) and decoded record by record."""
+    from hotline_eval.archive import make_response
+    from hotline_eval.sources.common import Page, array_page, records_to_raw
+    from tests.helpers import NYC_FIELDS
+
+    response = make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json", {"$offset": 0}, 200,
+                             {"Content-Type": content_type}, body, is_synthetic=True)
+    page = array_page(0, response)
+    args = {"city_id": "new_york", "source_id": "nyc", "partition_month": "2024-03",
+            "updated_system_field": ":updated_at"}
+    fast = records_to_raw([page], NYC_FIELDS, **args)
+    slow = records_to_raw([Page(number=0, response=response, records=response.json())], NYC_FIELDS, **args)
+    return page, fast, slow
+
+
+def _records(n: int, **extra) -> list[dict]:
+    return [nyc_record(i, f"2024-03-{1 + i % 28:02d}T08:00:00.000", **extra) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", ["text", "late_field", "object_field", "numeric_mapped", "missing_id", "empty",
+                                  "latin1"])
+def test_a_page_read_as_columns_gives_the_rows_decoding_it_gives(case: str) -> None:
+    import json
+    records = _records(150, resolution_description="Résolu — «done»")
+    content_type = "application/json;charset=utf-8"
+    if case == "late_field":  # a field only after the first hundred records (where the schema is inferred)
+        records[140]["new_field"] = "x"
+    elif case == "object_field":  # Socrata's location column is an object; it is not read
+        for r in records:
+            r["location"] = {"latitude": r["latitude"], "human_address": "{}"}
+    elif case == "numeric_mapped":  # a mapped field that is a number in some records: decoded instead
+        records[120]["latitude"] = 40.5
+    elif case == "missing_id":
+        del records[7]["unique_key"]
+    elif case == "empty":
+        records = []
+    elif case == "latin1":
+        content_type = "application/json;charset=iso-8859-1"
+    body = json.dumps(records, ensure_ascii=False).encode("latin-1" if case == "latin1" else "utf-8",
+                      errors="replace")
+    page, fast, slow = _both_ways(body, content_type)
+    assert fast.rows.equals(slow.rows)
+    assert fast.rejects.equals(slow.rejects)
+    assert fast.fields_seen == slow.fields_seen
+    read_as_columns = page.frame is not None
+    assert read_as_columns == (case in {"text", "late_field", "object_field", "numeric_mapped", "missing_id", "empty"})
+    if case == "late_field":
+        assert "new_field" in fast.fields_seen
+    if case == "missing_id":
+        assert fast.rejects.height == 1 and fast.rows.height == 149
+    assert page.count == len(records)
+
+
+def test_a_body_that_is_not_an_array_fails_naming_the_url() -> None:
+    from hotline_eval.errors import SourceFormatError
+    with pytest.raises(SourceFormatError, match=r"erm2-nwe9\.json.*expected a JSON array"):
+        _both_ways(b'{"error": true, "message": "query timeout"}')

@@ -10,7 +10,7 @@ import pytest
 from hotline_eval.errors import ConfigError
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.timeparse import formats_in_use, parse_timestamp
+from hotline_eval.timeparse import formats_in_use, parse_timestamp, parse_timestamps
 from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
 
 
@@ -141,6 +141,9 @@ def test_only_the_formats_in_use_give_the_same_times(day_first: tuple[str, ...])
 
     every, in_use = parsed(None), parsed(frame["t"])
     assert in_use.equals(every)
+    # parsed eagerly, each value tried with a format only when the ones before could not read it
+    utc, gap = parse_timestamps(frame["t"], "America/New_York", day_first)
+    assert every.equals(pl.DataFrame({"utc": utc, "gap": gap}))
     # blank, None, two unparseable; and "03/04/2024" unless the source names its day-first format
     assert every["utc"].null_count() == 3 * (4 if day_first else 5)
     assert every["gap"].sum() == 3  # 02:30 on the spring-forward night does not exist in New York

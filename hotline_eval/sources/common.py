@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from hotline_eval.archive import ArchivedResponse
+from hotline_eval.errors import SourceFormatError
 
 # staging field -> raw column; the field names are the keys of a source's `fields` mapping
 RAW_COLUMNS = {
@@ -62,11 +64,56 @@ def as_text(value: Any) -> str | None:
 
 @dataclass
 class Page:
-    """One fetched page of records, with the response it came from."""
+    """One fetched page of records, with the response it came from: the records decoded one by one,
+    or (``frame``) read straight from the body as columns of text (``array_page``)."""
 
     number: int
     response: ArchivedResponse
-    records: list[Any]
+    records: list[Any] | None = None
+    frame: pl.DataFrame | None = None
+
+    @property
+    def count(self) -> int:
+        return self.frame.height if self.frame is not None else len(self.record_list())
+
+    def record_list(self) -> list[Any]:
+        """The records decoded one by one (from the body when the page was read as columns)."""
+        if self.records is None:
+            records = self.response.json()
+            if not isinstance(records, list):
+                raise SourceFormatError(f"{self.response.url}: expected a JSON array of records, "
+                                        f"got {type(records).__name__}")
+            self.records = records
+        return self.records
+
+
+def read_record_columns(response: ArchivedResponse) -> pl.DataFrame | None:
+    """A body that is a JSON array of objects, read as columns without a Python object per record;
+    None when it cannot be (another charset, not an array of objects, values that do not fit one type
+    per field: then it is decoded record by record, which reports what is wrong).
+
+    The schema is inferred from the first records; a field that appears only later makes polars
+    refuse, and the page is read again inferring from every record, so the columns are exactly the
+    fields the records carry. Strings read as they are; ``records_to_raw`` uses the columns only
+    when every field it reads is text (as Socrata publishes every value)."""
+    if not response.is_utf8 or response.body.lstrip()[:1] != b"[":
+        return None
+    for infer in (100, None):
+        try:
+            return pl.read_json(response.body, infer_schema_length=infer)
+        except (pl.exceptions.PolarsError, ValueError):
+            continue
+    return None
+
+
+def array_page(number: int, response: ArchivedResponse) -> Page:
+    """A page whose body is a JSON array of records (Socrata, Opendatasoft exports): as columns when
+    it reads as such, else decoded (a body that is not an array fails here, naming the URL)."""
+    frame = read_record_columns(response)
+    page = Page(number=number, response=response, frame=frame)
+    if frame is None:
+        page.record_list()
+    return page
 
 
 @dataclass
@@ -139,10 +186,34 @@ def field_values(records: list[dict[str, Any]], spec: str) -> list[str | None]:
     return values if set(map(type, values)) <= _PLAIN_TYPES else [as_text(v) for v in values]
 
 
+def _plain(spec: str) -> bool:
+    return "+" not in spec and ("." not in spec or spec.startswith(":"))
+
+
+def _text_fields(page: Page, specs: Mapping[str, str], id_spec: str | None) -> pl.DataFrame | None:
+    """The fields a page's records are read from, as its columns, when that gives what the record path
+    would: every field read is a plain name whose values are all text or absent, and every record has
+    an id. None when the page must be read record by record."""
+    frame = page.frame
+    if frame is None or not all(_plain(spec) for spec in specs.values()):
+        return None
+    schema = frame.schema
+    if any(schema.get(spec, pl.Null) not in (pl.String, pl.Null) for spec in specs.values()):
+        return None
+    if id_spec is not None:
+        if id_spec not in schema:
+            return None
+        ids = frame[id_spec]
+        if ids.null_count() or (ids == "").any():
+            return None
+    # a frame of the page's own columns (a select would plan a query per page)
+    return pl.DataFrame([frame.get_column(spec) for spec in sorted(set(specs.values())) if spec in schema])
+
+
 def _good_records(page: Page, fields: Mapping[str, str], *, city_id: str, source_id: str, partition_month: str,
                   rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The page's records that are objects with an id; the others go to ``rejects`` with the reason."""
-    records = page.records
+    records = page.record_list()
     id_spec = fields.get("request_id")
     if all(isinstance(r, dict) for r in records):
         if id_spec is None:
@@ -183,38 +254,64 @@ def records_to_raw(
     A feed without ids (``derive_id_from`` set) gets a hash of those fields; identical records in
     one partition then get ``#2``, ``#3``... so each is counted once, as published."""
     pages = list(pages)
-    columns: dict[str, list[Any]] = {c: [] for c in RAW_SCHEMA}
     rejects: list[dict[str, Any]] = []
     fields_seen: set[str] = set()
     specs = {raw: fields[f] for f, raw in RAW_COLUMNS.items() if f in fields}
+    if updated_system_field:
+        specs["source_updated_at"] = updated_system_field
     if "request_id" not in fields and not derive_id_from:
         raise ValueError(f"{source_id}: no request_id field and no fields to derive one from")
     occurrences: dict[str, int] = {}
-    for page in pages:
+    as_columns: list[tuple[int, pl.DataFrame]] = []  # (page index, its fields) read straight from the body
+    record_by_record: list[pl.DataFrame] = []  # raw columns and _page, built from decoded records
+    for index, page in enumerate(pages):
+        text = None if derive_id_from else _text_fields(page, specs, fields.get("request_id"))
+        if text is not None:
+            as_columns.append((index, text))
+            fields_seen.update(page.frame.columns)
+            continue
         good = _good_records(page, fields, city_id=city_id, source_id=source_id, partition_month=partition_month,
                              rejects=rejects)
         for record in good:
             fields_seen.update(record)
-        n = len(good)
-        for raw_column in RAW_COLUMNS.values():
-            spec = specs.get(raw_column)
-            columns[raw_column].extend(field_values(good, spec) if spec else [None] * n)
+        values = {raw: field_values(good, spec) for raw, spec in specs.items()}
         if "request_id" not in fields:
-            ids = columns["request_id"]
-            for i, record in enumerate(good, start=len(ids) - n):
+            ids = []
+            for record in good:
                 base = derived_request_id(record, derive_id_from)
                 occurrences[base] = occurrences.get(base, 0) + 1
-                ids[i] = base if occurrences[base] == 1 else f"{base}#{occurrences[base]}"
-        columns["source_updated_at"].extend(
-            field_values(good, updated_system_field) if updated_system_field else [None] * n)
-        columns["page_number"].extend([page.number] * n)
-        columns["sha256"].extend([page.response.sha256] * n)
-        columns["is_synthetic"].extend([page.response.is_synthetic] * n)
-        columns["city_id"].extend([city_id] * n)
-        columns["source_id"].extend([source_id] * n)
-        columns["partition_month"].extend([partition_month] * n)
-    rows = pl.DataFrame(columns, schema=RAW_SCHEMA)
+                ids.append(base if occurrences[base] == 1 else f"{base}#{occurrences[base]}")
+            values["request_id"] = ids
+        record_by_record.append(pl.DataFrame(values, schema={raw: pl.String for raw in values})
+                                .with_columns(pl.lit(index, pl.UInt32).alias("_page")))
+    parts = list(record_by_record)
+    if as_columns:
+        # the pages read as columns go through one select together, not one per page
+        fields_frame = pl.concat([text for _, text in as_columns], how="diagonal_relaxed")
+        page_of_row = np.repeat([i for i, _ in as_columns], [text.height for _, text in as_columns])
+        parts.append(fields_frame.select(
+            *[(pl.col(spec) if spec in fields_frame.columns else pl.lit(None)).cast(pl.String).alias(raw)
+              for raw, spec in specs.items()],
+            pl.Series("_page", page_of_row, dtype=pl.UInt32)))
+    rows = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema={"_page": pl.UInt32})
+    if as_columns and record_by_record:
+        rows = rows.sort("_page", maintain_order=True)  # back in page order
+    page_numbers = pl.Series([p.number for p in pages], dtype=pl.Int32)
+    page_sha256s = pl.Series([p.response.sha256 for p in pages], dtype=pl.String)
+    page_synthetic = pl.Series([p.response.is_synthetic for p in pages], dtype=pl.Boolean)
+    rows = rows.with_columns(
+        page_numbers.gather(rows["_page"]).alias("page_number"),
+        page_sha256s.gather(rows["_page"]).alias("sha256"),
+        page_synthetic.gather(rows["_page"]).alias("is_synthetic"),
+        pl.lit(city_id).alias("city_id"),
+        pl.lit(source_id).alias("source_id"),
+        pl.lit(partition_month).alias("partition_month"),
+        *[pl.lit(None, pl.String).alias(c) for c in RAW_SCHEMA if c not in rows.columns and c not in (
+            "page_number", "sha256", "is_synthetic", "city_id", "source_id", "partition_month")],
+    ).select(list(RAW_SCHEMA)).cast(RAW_SCHEMA)
     before = rows.height
+    if rows["request_id"].n_unique() == before:
+        return RawBatch(rows=rows, rejects=reject_frame(rejects), pages=pages, fields_seen=frozenset(fields_seen))
     # the same request on two pages (rows shift while paging): keep the newest version
     rows = (
         rows.with_row_index("_seen")

@@ -15,7 +15,7 @@ from datetime import date
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.registry import Source
-from hotline_eval.sources.common import Page, RawBatch, records_to_raw
+from hotline_eval.sources.common import Page, RawBatch, array_page, records_to_raw
 
 SYSTEM_ID = ":id"
 SYSTEM_UPDATED = ":updated_at"
@@ -60,11 +60,9 @@ def fetch_pages(client: HttpClient, source: Source, where: str, *, app_token: st
     url = resource_url(source)
     for number in range(MAX_PAGES):
         response = client.get(url, page_params(source, where, number, order=order), headers=headers)
-        records = response.json()
-        if not isinstance(records, list):
-            raise SourceFormatError(f"{response.url}: expected a JSON array of records, got {type(records).__name__}")
-        yield Page(number=number, response=response, records=records)
-        if len(records) < source.page_size:
+        page = array_page(number, response)
+        yield page
+        if page.count < source.page_size:
             return
     raise SourceFormatError(f"{url}: more than {MAX_PAGES} pages for {where!r}")
 
