@@ -4,6 +4,7 @@ source wins over a ``*`` row."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -63,23 +64,45 @@ def load_mappings(folder: Path = MAPPINGS_DIR) -> pl.DataFrame:
     return pl.concat(frames).select("mapping", "source_id", "raw_value", "mapped_value", "mapping_file")
 
 
-def apply_mapping(frame: pl.DataFrame, mappings: pl.DataFrame, mapping: str, raw_column: str,
-                  out_column: str) -> pl.DataFrame:
-    """Add ``out_column`` and a boolean ``<out_column>_unmapped`` (raw value present but unknown)."""
+def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
+                   columns: Sequence[tuple[str, str, str]]) -> pl.DataFrame:
+    """For each (mapping, raw column, out column): add ``out_column`` (the mapped value, or the mapping's
+    UNMAPPED value) and a boolean ``<out_column>_unmapped`` (raw value present but unknown). Values
+    match trimmed and case-insensitively; a source's own mapping of a value wins over the generic one."""
+    sources = frame["source_id"].unique().sort().to_list() if frame.height else []
+    lookups = {out_column: _lookup(mappings, mapping, raw_column, sources)
+               for mapping, raw_column, out_column in columns}
+    return frame.with_columns(lookup.alias(f"_{out_column}_mapped") for out_column, lookup in lookups.items()) \
+        .with_columns(
+            expr
+            for mapping, raw_column, out_column in columns
+            for expr in (
+                pl.col(f"_{out_column}_mapped").fill_null(UNMAPPED[mapping]).alias(out_column),
+                (_key(raw_column).is_not_null() & (_key(raw_column) != "")
+                 & pl.col(f"_{out_column}_mapped").is_null()).alias(f"{out_column}_unmapped"),
+            )
+        ).drop(f"_{out_column}_mapped" for _, _, out_column in columns)
+
+
+def _key(raw_column: str) -> pl.Expr:
+    return pl.col(raw_column).str.strip_chars().str.to_lowercase()
+
+
+def _lookup(mappings: pl.DataFrame, mapping: str, raw_column: str, sources: list[str]) -> pl.Expr:
+    """The mapped value of each row's raw value (null when unknown), looked up by hash, per source."""
     table = mappings.filter(pl.col("mapping") == mapping)
-    key = pl.col(raw_column).str.strip_chars().str.to_lowercase()
-    specific = table.filter(pl.col("source_id") != "*").select(
-        "source_id", pl.col("raw_value").alias("_key"), pl.col("mapped_value").alias("_specific"))
-    generic = table.filter(pl.col("source_id") == "*").select(
-        pl.col("raw_value").alias("_key"), pl.col("mapped_value").alias("_generic"))
-    joined = (
-        frame.with_columns(key.alias("_key"))
-        .join(specific, on=["source_id", "_key"], how="left")
-        .join(generic, on="_key", how="left")
-    )
-    mapped = pl.coalesce("_specific", "_generic")
-    present = pl.col("_key").is_not_null() & (pl.col("_key") != "")
-    return joined.with_columns(
-        mapped.fill_null(UNMAPPED[mapping]).alias(out_column),
-        (present & mapped.is_null()).alias(f"{out_column}_unmapped"),
-    ).drop("_key", "_specific", "_generic")
+    generic = table.filter(pl.col("source_id") == "*").select("raw_value", "mapped_value")
+    per_source = []
+    for source in sources:
+        specific = table.filter(pl.col("source_id") == source).select("raw_value", "mapped_value")
+        merged = pl.concat([generic.join(specific, on="raw_value", how="anti"), specific])
+        per_source.append((source, _key(raw_column).replace_strict(
+            merged["raw_value"], merged["mapped_value"], default=None, return_dtype=pl.String)))
+    if not per_source:
+        return pl.lit(None, pl.String)
+    if len(per_source) == 1:
+        return per_source[0][1]
+    chain = pl.when(pl.col("source_id") == per_source[0][0]).then(per_source[0][1])
+    for source, lookup in per_source[1:]:
+        chain = chain.when(pl.col("source_id") == source).then(lookup)
+    return chain.otherwise(None)

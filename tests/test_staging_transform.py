@@ -115,6 +115,29 @@ def test_mappings_are_case_insensitive_and_unmapped_values_counted(mappings) -> 
     assert unmapped_share(batch.stats) == 0.5
 
 
+def test_a_sources_own_mapping_wins_over_the_generic_one_row_by_row(mappings) -> None:
+    from hotline_eval.mappings import UNMAPPED, apply_mappings
+    category = mappings.filter(pl.col("mapping") == "category")
+    generic = dict(category.filter(pl.col("source_id") == "*").select("raw_value", "mapped_value").iter_rows())
+    toronto = dict(category.filter(pl.col("source_id") == "toronto_311_ckan").select("raw_value", "mapped_value")
+                   .iter_rows())
+    # values mapped by Toronto's own rows, generic ones, unknown ones, blanks and nulls, in mixed case
+    values = [*toronto, *list(generic)[:20], "Dragons", "  ", None, " ROAD - POT HOLE "]
+    frame = pl.DataFrame({"source_id": ["toronto_311_ckan", "nyc_311_socrata"] * len(values),
+                          "category_raw": [v for v in values for _ in range(2)]})
+    mapped = apply_mappings(frame, mappings, [("category", "category_raw", "category")])
+
+    def expected(source: str, raw: str | None) -> tuple[str, bool]:
+        key = raw.strip().lower() if raw is not None else None
+        value = (toronto.get(key) if source == "toronto_311_ckan" else None) or generic.get(key)
+        return value or UNMAPPED["category"], bool(key) and value is None
+
+    assert [(r["category"], r["category_unmapped"]) for r in mapped.iter_rows(named=True)] == [
+        expected(source, raw) for source, raw in frame.iter_rows()]
+    assert mapped.filter(pl.col("source_id") == "toronto_311_ckan")["category"].to_list()[0] == \
+        toronto[next(iter(toronto))]
+
+
 def test_a_bad_mapping_file_names_file_and_line(tmp_path) -> None:
     for name in ("status", "channel", "category", "categories"):
         src = load_mappings.__globals__["MAPPINGS_DIR"] / f"{name}.csv"

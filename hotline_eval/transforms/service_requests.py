@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from hotline_eval.mappings import apply_mapping
+from hotline_eval.mappings import apply_mappings
 from hotline_eval.sources.common import REJECT_SCHEMA
 from hotline_eval.timeparse import blank_to_null as _blank_to_null
 from hotline_eval.timeparse import parse_timestamps
@@ -91,9 +91,8 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
         pl.when(pl.col("_zero_coordinates")).then(None).otherwise(pl.col("latitude")).alias("latitude"),
         pl.when(pl.col("_zero_coordinates")).then(None).otherwise(pl.col("longitude")).alias("longitude"),
     )
-    kept = apply_mapping(kept, mappings, "status", "status_raw", "status")
-    kept = apply_mapping(kept, mappings, "channel", "channel_raw", "channel")
-    kept = apply_mapping(kept, mappings, "category", "category_raw", "category")
+    kept = apply_mappings(kept, mappings, [("status", "status_raw", "status"), ("channel", "channel_raw", "channel"),
+                                           ("category", "category_raw", "category")])
     # no published status: a closing time says closed; without one the status is unknown ('other'),
     # not open (feeds such as DansMaRue publish no status at all)
     status_missing = _blank_to_null("status_raw").is_null()
