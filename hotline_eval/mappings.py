@@ -70,33 +70,36 @@ def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
     UNMAPPED value) and a boolean ``<out_column>_unmapped`` (raw value present but unknown). Values
     match trimmed and case-insensitively; a source's own mapping of a value wins over the generic one."""
     sources = frame["source_id"].unique().sort().to_list() if frame.height else []
-    lookups = {out_column: _lookup(mappings, mapping, raw_column, sources)
-               for mapping, raw_column, out_column in columns}
-    return frame.with_columns(lookup.alias(f"_{out_column}_mapped") for out_column, lookup in lookups.items()) \
+    tables = mappings.partition_by("mapping", "source_id", as_dict=True, include_key=False)
+    keys = {raw_column: f"_{raw_column}_key" for _, raw_column, _ in columns}
+    mapped = {out_column: f"_{out_column}_mapped" for _, _, out_column in columns}
+    return (
+        frame.with_columns(pl.col(raw).str.strip_chars().str.to_lowercase().alias(key) for raw, key in keys.items())
+        .with_columns(_lookup(tables, mapping, keys[raw_column], sources).alias(mapped[out_column])
+                      for mapping, raw_column, out_column in columns)
         .with_columns(
             expr
             for mapping, raw_column, out_column in columns
             for expr in (
-                pl.col(f"_{out_column}_mapped").fill_null(UNMAPPED[mapping]).alias(out_column),
-                (_key(raw_column).is_not_null() & (_key(raw_column) != "")
-                 & pl.col(f"_{out_column}_mapped").is_null()).alias(f"{out_column}_unmapped"),
+                pl.col(mapped[out_column]).fill_null(UNMAPPED[mapping]).alias(out_column),
+                (pl.col(keys[raw_column]).is_not_null() & (pl.col(keys[raw_column]) != "")
+                 & pl.col(mapped[out_column]).is_null()).alias(f"{out_column}_unmapped"),
             )
-        ).drop(f"_{out_column}_mapped" for _, _, out_column in columns)
+        )
+        .drop(*keys.values(), *mapped.values())
+    )
 
 
-def _key(raw_column: str) -> pl.Expr:
-    return pl.col(raw_column).str.strip_chars().str.to_lowercase()
-
-
-def _lookup(mappings: pl.DataFrame, mapping: str, raw_column: str, sources: list[str]) -> pl.Expr:
-    """The mapped value of each row's raw value (null when unknown), looked up by hash, per source."""
-    table = mappings.filter(pl.col("mapping") == mapping)
-    generic = table.filter(pl.col("source_id") == "*").select("raw_value", "mapped_value")
+def _lookup(tables: dict[tuple[str, str], pl.DataFrame], mapping: str, key: str, sources: list[str]) -> pl.Expr:
+    """The mapped value of each row's key (null when unknown), looked up by hash, per source."""
+    empty = pl.DataFrame(schema={"raw_value": pl.String, "mapped_value": pl.String})
+    generic = tables.get((mapping, "*"), empty).select("raw_value", "mapped_value")
     per_source = []
     for source in sources:
-        specific = table.filter(pl.col("source_id") == source).select("raw_value", "mapped_value")
-        merged = pl.concat([generic.join(specific, on="raw_value", how="anti"), specific])
-        per_source.append((source, _key(raw_column).replace_strict(
+        specific = tables.get((mapping, source), empty).select("raw_value", "mapped_value")
+        merged = pl.concat([generic.join(specific, on="raw_value", how="anti"), specific]) if specific.height \
+            else generic
+        per_source.append((source, pl.col(key).replace_strict(
             merged["raw_value"], merged["mapped_value"], default=None, return_dtype=pl.String)))
     if not per_source:
         return pl.lit(None, pl.String)

@@ -108,10 +108,13 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
         for fmt in candidates:
             if pending.is_empty():
                 break
+            values = text if pending.len() == size else text.gather(pending)
             # no cache: request timestamps are nearly all distinct, and caching them costs half as much again
-            parsed = text.gather(pending).str.to_datetime(fmt, strict=False, time_unit="us", time_zone=zone,
-                                                          cache=False)
+            parsed = values.str.to_datetime(fmt, strict=False, time_unit="us", time_zone=zone, cache=False)
             read = parsed.is_not_null()
+            if read.all():
+                out.scatter(pending, parsed.to_physical())
+                return pending.clear()
             if read.any():
                 out.scatter(pending.filter(read), parsed.filter(read).to_physical())
                 pending = pending.filter(~read)

@@ -66,17 +66,21 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
         lon.alias("longitude"),
     )
     placeholder_created = pl.col("created_at").dt.year() < PLACEHOLDER_BEFORE_YEAR
-    reason = (
-        pl.when(_blank_to_null("created_raw").is_null()).then(pl.lit("missing creation time"))
-        .when(pl.col("created_at").is_null()).then(pl.lit("unparseable creation time: ") + pl.col("created_raw"))
-        .when(placeholder_created).then(pl.lit("placeholder creation date: ") + pl.col("created_raw"))
-        .when(_blank_to_null("closed_raw").is_not_null() & pl.col("_closed_parsed").is_null())
-        .then(pl.lit("unparseable closing time: ") + pl.col("closed_raw"))
-        .otherwise(None)
+    # which check a row fails, as a number (the reason text is written for the rejected rows only)
+    failed = (
+        pl.when(_blank_to_null("created_raw").is_null()).then(1)
+        .when(pl.col("created_at").is_null()).then(2)
+        .when(placeholder_created).then(3)
+        .when(_blank_to_null("closed_raw").is_not_null() & pl.col("_closed_parsed").is_null()).then(4)
+        .otherwise(0)
     )
-    frame = frame.with_columns(reason.alias("_reject"))
-    rejected = frame.filter(pl.col("_reject").is_not_null())
-    kept = frame.filter(pl.col("_reject").is_null())
+    frame = frame.with_columns(failed.alias("_failed"))
+    rejected = frame.filter(pl.col("_failed") != 0).with_columns(
+        pl.when(pl.col("_failed") == 1).then(pl.lit("missing creation time"))
+        .when(pl.col("_failed") == 2).then(pl.lit("unparseable creation time: ") + pl.col("created_raw"))
+        .when(pl.col("_failed") == 3).then(pl.lit("placeholder creation date: ") + pl.col("created_raw"))
+        .otherwise(pl.lit("unparseable closing time: ") + pl.col("closed_raw")).alias("_reject"))
+    kept = frame.filter(pl.col("_failed") == 0)
 
     placeholder_closed = pl.col("_closed_parsed").dt.year() < PLACEHOLDER_BEFORE_YEAR
     zero_coordinates = (pl.col("latitude") == 0) & (pl.col("longitude") == 0)
@@ -141,6 +145,9 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
 def _unmapped_values(kept: pl.DataFrame, top: int = 10) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for name, raw_column in (("status", "status_raw"), ("channel", "channel_raw"), ("category", "category_raw")):
+        if not kept[f"{name}_unmapped"].any():
+            out[name] = {}
+            continue
         counts = (kept.filter(pl.col(f"{name}_unmapped")).group_by(raw_column).len()
                   .sort(["len", raw_column], descending=[True, False]).head(top))
         out[name] = dict(zip(counts[raw_column].to_list(), counts["len"].to_list(), strict=True))
