@@ -92,18 +92,22 @@ def run_indicators(rows: int, repeat: int, idle_mb: float) -> dict:
     }
 
 
-def run_parsing(rows: int, parse_rows: int, idle_mb: float) -> dict:
+def run_parsing(rows: int, parse_rows: int, repeat: int, idle_mb: float) -> dict:
     from benchmarks.parsing import pages_dir
     worker("pages", {"rows": parse_rows, "source_rows": rows})
     folder = pages_dir(parse_rows, rows)
-    r = worker("parsing", {"dir": str(folder)})
+    r = min((worker("parsing", {"dir": str(folder)}) for _ in range(repeat)), key=lambda run: run["seconds"])
     print(f"  parsing  {r['staged_rows']:,} rows from {r['pages']:,} pages in {r['seconds']:.2f} s = "
-          f"{r['rows_per_s']:,.0f} rows/s (decode {r['read_decode_s']:.1f}s, records_to_raw "
+          f"{r['rows_per_s']:,.0f} rows/s (decode {r['decode_s']:.1f}s, records_to_raw "
           f"{r['records_to_raw_s']:.1f}s, stage_requests {r['stage_requests_s']:.1f}s); "
           f"peak {r['peak_rss_mb'] - idle_mb:.0f} MB")
+    print(f"           with reading the page files inside the clock ({r['read_files_s']:.1f}s): "
+          f"{r['rows_per_s_with_file_reads']:,.0f} rows/s")
     return {"parse_rows": r["staged_rows"], "parse_s": round(r["seconds"], 3),
-            "parse_rows_per_s": round(r["rows_per_s"]), "parse_breakdown_s": {
-                k: round(r[k], 3) for k in ("read_decode_s", "records_to_raw_s", "stage_requests_s")},
+            "parse_rows_per_s": round(r["rows_per_s"]),
+            "parse_rows_per_s_with_file_reads": round(r["rows_per_s_with_file_reads"]),
+            "parse_breakdown_s": {k: round(r[k], 3) for k in ("read_files_s", "decode_s", "records_to_raw_s",
+                                                              "stage_requests_s")},
             "parse_peak_mb": round(r["peak_rss_mb"] - idle_mb, 1)}
 
 
@@ -126,7 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["indicators", "parsing", "incremental"], action="append")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per implementation; the fastest is kept")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per implementation and of the parsing benchmark; the fastest is kept")
     parser.add_argument("--parse-rows", type=int, default=1_000_000, help="rows in the parsing benchmark")
     parser.add_argument("--verify-incremental", action="store_true",
                         help="also check the incremental result against a full rebuild with the new day")
@@ -149,7 +154,7 @@ def main() -> None:
               f"project peak {result['project_peak_mb']:.0f} MB (target <= 2048)")
     if "parsing" in only:
         print("parsing (Socrata JSON pages -> staging rows):")
-        result.update(run_parsing(args.rows, min(args.parse_rows, args.rows), idle_mb))
+        result.update(run_parsing(args.rows, min(args.parse_rows, args.rows), args.repeat, idle_mb))
     if "incremental" in only:
         print("incremental (one day of new requests on top of the history):")
         result.update(run_incremental(args.rows, args.verify_incremental, idle_mb))

@@ -47,7 +47,8 @@ class StagedBatch:
 
 
 def _coordinate(column: str, low: float, high: float) -> pl.Expr:
-    value = _blank_to_null(column).cast(pl.Float64, strict=False)
+    # a blank value does not cast to a number either: null
+    value = pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
     return pl.when(value.is_between(low, high)).then(value).otherwise(None)
 
 
