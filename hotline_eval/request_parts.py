@@ -92,9 +92,27 @@ def compute_all_parts(con: duckdb.DuckDBPyConnection, rows: str) -> pl.DataFrame
         return _run_parts(con)
 
 
+def _literals(values: list[str]) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def _prefilter(partitions: pl.DataFrame, *, months: bool) -> str:
+    """Constant conditions the rows of ``partitions`` meet (cities, and months or a start time): DuckDB
+    checks them against each row group's min/max and skips the groups that cannot match, where a join
+    alone would read the whole table. The exact selection comes after."""
+    cities = f"r.city_id IN ({_literals(partitions['city_id'].unique().sort().to_list())})"
+    if months:
+        months_in = _literals(partitions["partition_month"].unique().sort().to_list())
+        return f"{cities} AND r.partition_month IN ({months_in})"
+    start = partitions["created_min"].min() - timedelta(days=REPEAT_WINDOW_DAYS)
+    return f"{cities} AND r.created_at >= TIMESTAMPTZ '{start.isoformat()}'"
+
+
 def compute_parts(con: duckdb.DuckDBPyConnection, rows: str, partitions: pl.DataFrame) -> pl.DataFrame:
     """The parts of ``partitions`` (city_id, partition_month, created_min, created_max: each partition's
     date range) in ``rows``, reading besides them only the rows their repeat test can refer back to."""
+    if partitions.is_empty():
+        return pl.DataFrame(schema=PARTS_SCHEMA)
     rows = _relation(rows)
     todo = partitions.select(*KEY, "created_min", "created_max").to_arrow()  # noqa: F841 (scanned below)
     con.execute("CREATE OR REPLACE TEMP TABLE parts_todo AS SELECT * FROM todo")
@@ -103,11 +121,13 @@ def compute_parts(con: duckdb.DuckDBPyConnection, rows: str, partitions: pl.Data
                "FROM temp.parts_todo GROUP BY city_id")
     try:
         with _temp_views(con, {
-            "part_rows": f"SELECT r.* FROM {rows} r SEMI JOIN temp.parts_todo t USING (city_id, partition_month)",  # noqa: S608
+            "part_rows": f"SELECT r.* FROM {rows} r SEMI JOIN temp.parts_todo t USING (city_id, partition_month) "  # noqa: S608
+                         f"WHERE {_prefilter(partitions, months=True)}",
             "repeat_rows": f"SELECT r.*, (r.city_id, r.partition_month) IN "  # noqa: S608
                            f"(SELECT city_id, partition_month FROM temp.parts_todo) AS in_part "
                            f"FROM {rows} r JOIN ({windows}) w "
-                           f"ON r.city_id = w.city_id AND r.created_at >= w.lo AND r.created_at <= w.hi",
+                           f"ON r.city_id = w.city_id AND r.created_at >= w.lo AND r.created_at <= w.hi "
+                           f"WHERE {_prefilter(partitions, months=False)}",
         }):
             return _run_parts(con)
     finally:
@@ -168,7 +188,8 @@ def _recompute(con: duckdb.DuckDBPyConnection, rows: str, joined: pl.DataFrame, 
     todo = stale.select(KEY).to_arrow()  # noqa: F841 (scanned below)
     new_ranges = _utc_ranges(con.sql(
         f"SELECT city_id, partition_month, min(created_at) AS created_min, max(created_at) AS created_max "  # noqa: S608
-        f"FROM {table_name(rows)} SEMI JOIN todo USING (city_id, partition_month) GROUP BY ALL").pl())
+        f"FROM {table_name(rows)} r SEMI JOIN todo USING (city_id, partition_month) "
+        f"WHERE {_prefilter(stale, months=True)} GROUP BY ALL").pl())
     # a changed request can be the earlier request of any request up to the window after it, and the
     # requests it had before the change (kept range) or has now (new range) both count
     changed = pl.concat([new_ranges.select("city_id", "created_min", "created_max"),
