@@ -4,6 +4,7 @@ source wins over a ``*`` row."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,12 +71,11 @@ def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
     UNMAPPED value) and a boolean ``<out_column>_unmapped`` (raw value present but unknown). Values
     match trimmed and case-insensitively; a source's own mapping of a value wins over the generic one."""
     sources = frame["source_id"].unique().sort().to_list() if frame.height else []
-    tables = mappings.partition_by("mapping", "source_id", as_dict=True, include_key=False)
     keys = {raw_column: f"_{raw_column}_key" for _, raw_column, _ in columns}
     mapped = {out_column: f"_{out_column}_mapped" for _, _, out_column in columns}
     return (
         frame.with_columns(pl.col(raw).str.strip_chars().str.to_lowercase().alias(key) for raw, key in keys.items())
-        .with_columns(_lookup(tables, mapping, keys[raw_column], sources).alias(mapped[out_column])
+        .with_columns(_lookup(mappings, mapping, keys[raw_column], sources).alias(mapped[out_column])
                       for mapping, raw_column, out_column in columns)
         .with_columns(
             expr
@@ -90,17 +90,39 @@ def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
     )
 
 
-def _lookup(tables: dict[tuple[str, str], pl.DataFrame], mapping: str, key: str, sources: list[str]) -> pl.Expr:
+# prepared lookup tables per mappings frame (staging calls apply_mappings once per partition with the same
+# frame); keyed by id, valid while that very frame is alive (the weak reference still points to it).
+# Mapping frames are loaded, never modified in place.
+_PREPARED: dict[int, tuple[weakref.ref, dict[tuple[str, str], tuple[pl.Series, pl.Series]]]] = {}
+
+
+def _prepared(mappings: pl.DataFrame) -> dict[tuple[str, str], tuple[pl.Series, pl.Series]]:
+    entry = _PREPARED.get(id(mappings))
+    if entry is not None and entry[0]() is mappings:
+        return entry[1]
+    tables = {key: (frame["raw_value"], frame["mapped_value"]) for key, frame in mappings.partition_by(
+        "mapping", "source_id", as_dict=True, include_key=False).items()}
+    for stale in [k for k, (ref, _) in _PREPARED.items() if ref() is None]:
+        del _PREPARED[stale]
+    _PREPARED[id(mappings)] = (weakref.ref(mappings), tables)
+    return tables
+
+
+def _lookup(mappings: pl.DataFrame, mapping: str, key: str, sources: list[str]) -> pl.Expr:
     """The mapped value of each row's key (null when unknown), looked up by hash, per source."""
-    empty = pl.DataFrame(schema={"raw_value": pl.String, "mapped_value": pl.String})
-    generic = tables.get((mapping, "*"), empty).select("raw_value", "mapped_value")
+    tables = _prepared(mappings)
+    empty = (pl.Series(dtype=pl.String), pl.Series(dtype=pl.String))
+    generic = tables.get((mapping, "*"), empty)
     per_source = []
     for source in sources:
-        specific = tables.get((mapping, source), empty).select("raw_value", "mapped_value")
-        merged = pl.concat([generic.join(specific, on="raw_value", how="anti"), specific]) if specific.height \
-            else generic
-        per_source.append((source, pl.col(key).replace_strict(
-            merged["raw_value"], merged["mapped_value"], default=None, return_dtype=pl.String)))
+        specific = tables.get((mapping, source), empty)
+        if specific[0].len():
+            keep = ~generic[0].is_in(specific[0].implode())
+            old = pl.concat([generic[0].filter(keep), specific[0]])
+            new = pl.concat([generic[1].filter(keep), specific[1]])
+        else:
+            old, new = generic
+        per_source.append((source, pl.col(key).replace_strict(old, new, default=None, return_dtype=pl.String)))
     if not per_source:
         return pl.lit(None, pl.String)
     if len(per_source) == 1:

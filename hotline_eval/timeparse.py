@@ -97,6 +97,12 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
     for the few values in the gap only. Same result (tests/test_staging_transform.py)."""
     stripped = values.cast(pl.String).str.strip_chars()
     text = stripped.set(stripped == "", None)
+    candidates = (*formats, *NAIVE_FORMATS)
+    suffixed = text.str.contains(AWARE_SUFFIX).fill_null(False)
+    # the usual column: no offsets, and the first format reads every value (one parse, no bookkeeping)
+    first = None if suffixed.any() else text.str.to_datetime(candidates[0], strict=False, time_unit="us", cache=False)
+    if first is not None and first.null_count() == text.null_count():
+        return _localized(first, None, timezone)
     size = text.len()
     aware_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
     naive_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
@@ -121,17 +127,22 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
         return pending
 
     present = text.is_not_null()
-    suffixed = text.str.contains(AWARE_SUFFIX).fill_null(False)
     unread = first_format_wins(rows.filter(suffixed), AWARE_FORMATS, "UTC", aware_us)
-    first_format_wins(pl.concat([rows.filter(present & ~suffixed), unread]).sort(), (*formats, *NAIVE_FORMATS), None,
-                      naive_us)
-    naive = naive_us.cast(pl.Datetime("us"))
+    first_format_wins(pl.concat([rows.filter(present & ~suffixed), unread]).sort(), candidates, None, naive_us)
+    return _localized(naive_us.cast(pl.Datetime("us")), aware_us, timezone)
+
+
+def _localized(naive: pl.Series, aware_us: pl.Series | None, timezone: str) -> tuple[pl.Series, pl.Series]:
+    """(UTC timestamp, in-gap flag): the aware values where given (epoch microseconds), else the naive
+    ones read as the city's local time."""
     local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
     gap = naive.is_not_null() & local.is_null()
-    utc_us = aware_us.fill_null(local.dt.convert_time_zone("UTC").to_physical())
+    utc_us = local.dt.convert_time_zone("UTC").to_physical()
+    if aware_us is not None:
+        utc_us = aware_us.fill_null(utc_us)
     if gap.any():
         # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
         shifted = naive.filter(gap).dt.offset_by("1h").dt.replace_time_zone(
             timezone, ambiguous="earliest", non_existent="null").dt.offset_by("-1h")
-        utc_us.scatter(rows.filter(gap), shifted.dt.convert_time_zone("UTC").to_physical())
+        utc_us = utc_us.scatter(gap.arg_true(), shifted.dt.convert_time_zone("UTC").to_physical())
     return utc_us.cast(pl.Datetime("us", "UTC")), gap

@@ -37,6 +37,7 @@ FLAG_COLUMNS = {
 # every combination of flags as a list, indexed by its bits (bit i: the i-th flag above)
 FLAG_LISTS = [[name for i, name in enumerate(FLAG_COLUMNS) if combination >> i & 1]
               for combination in range(1 << len(FLAG_COLUMNS))]
+_FLAG_LIST_VALUES = pl.Series(FLAG_LISTS, dtype=pl.List(pl.String))
 
 
 @dataclass
@@ -112,7 +113,7 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
     # from six conditional parts costs twenty times as much)
     bits = pl.sum_horizontal([pl.col(c).cast(pl.UInt8) * (1 << i) for i, c in enumerate(flags.values())])
     kept = kept.with_columns(
-        bits.replace_strict(list(range(len(FLAG_LISTS))), FLAG_LISTS, return_dtype=pl.List(pl.String))
+        pl.lit(_FLAG_LIST_VALUES).gather(bits)
         .alias("quality_flags"),
         _blank_to_null("agency_raw").alias("agency"),
         _blank_to_null("district_raw").alias("district"),
