@@ -101,6 +101,8 @@ class ArchivedResponse:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise SourceFormatError(f"{self.url}: response is not JSON ({detail})") from None
+        except RecursionError:
+            raise SourceFormatError(f"{self.url}: response JSON is nested too deeply to read") from None
 
     def metadata(self) -> dict[str, Any]:
         meta = asdict(self)

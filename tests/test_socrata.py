@@ -136,7 +136,12 @@ def test_a_page_read_as_columns_gives_the_rows_decoding_it_gives(case: str) -> N
     assert page.count == len(records)
 
 
-def test_a_body_that_is_not_an_array_fails_naming_the_url() -> None:
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"error": true, "message": "query timeout"}', "expected a JSON array"),
+    (b'[{"unique_key": "1"', "is not JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+])
+def test_a_body_that_is_not_an_array_of_records_fails_naming_the_url(body: bytes, message: str) -> None:
     from hotline_eval.errors import SourceFormatError
-    with pytest.raises(SourceFormatError, match=r"erm2-nwe9\.json.*expected a JSON array"):
-        _both_ways(b'{"error": true, "message": "query timeout"}')
+    with pytest.raises(SourceFormatError, match=rf"erm2-nwe9\.json.*{message}"):
+        _both_ways(body)
