@@ -95,7 +95,12 @@ def read_record_columns(response: ArchivedResponse) -> pl.DataFrame | None:
     The schema is inferred from the first records; a field that appears only later makes polars
     refuse, and the page is read again inferring from every record, so the columns are exactly the
     fields the records carry. Strings read as they are; ``records_to_raw`` uses the columns only
-    when every field it reads is text (as Socrata publishes every value)."""
+    when every field it reads is text (as Socrata publishes every value).
+
+    Two differences from decoding record by record, both only for malformed or mixed feeds: a number
+    among a field's strings is written as polars writes it (``0.0000001`` where ``as_text`` writes
+    ``1e-07``: the same value), and a key repeated within one record keeps its first value where
+    ``json.loads`` keeps the last."""
     if not response.is_utf8 or response.body.lstrip()[:1] != b"[":
         return None
     for infer in (100, None):
