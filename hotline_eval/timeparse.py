@@ -132,6 +132,32 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
     return _localized(naive_us.cast(pl.Datetime("us")), aware_us, timezone)
 
 
+def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezone: str,
+                            formats: Sequence[str] = ()) -> dict[str, tuple[pl.Series, pl.Series]]:
+    """``parse_timestamps`` for several columns of a frame: the usual case (no offsets, the first format
+    reads every value) is tried for all of them in one query, so polars parses the columns side by side
+    on separate cores; a column that needs more goes through ``parse_timestamps``."""
+    if frame.is_empty():
+        return {name: parse_timestamps(frame[name], timezone, formats) for name in columns}
+    first_format = (*formats, *NAIVE_FORMATS)[0]
+    exprs = []
+    for name in columns:
+        stripped = pl.col(name).cast(pl.String).str.strip_chars()
+        text = pl.when(stripped == "").then(None).otherwise(stripped)
+        exprs += [
+            text.str.to_datetime(first_format, strict=False, time_unit="us", cache=False).alias(f"{name}:first"),
+            text.null_count().alias(f"{name}:blank"),
+            text.str.contains(AWARE_SUFFIX).any().fill_null(False).alias(f"{name}:offsets"),
+        ]
+    tried = frame.select(exprs)
+    out = {}
+    for name in columns:
+        first = tried[f"{name}:first"]
+        usual = not tried[f"{name}:offsets"][0] and first.null_count() == tried[f"{name}:blank"][0]
+        out[name] = _localized(first, None, timezone) if usual else parse_timestamps(frame[name], timezone, formats)
+    return out
+
+
 def _localized(naive: pl.Series, aware_us: pl.Series | None, timezone: str) -> tuple[pl.Series, pl.Series]:
     """(UTC timestamp, in-gap flag): the aware values where given (epoch microseconds), else the naive
     ones read as the city's local time."""

@@ -10,7 +10,7 @@ import pytest
 from hotline_eval.errors import ConfigError
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.timeparse import formats_in_use, parse_timestamp, parse_timestamps
+from hotline_eval.timeparse import formats_in_use, parse_timestamp, parse_timestamp_columns, parse_timestamps
 from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
 
 
@@ -167,6 +167,25 @@ def test_only_the_formats_in_use_give_the_same_times(day_first: tuple[str, ...])
     # parsed eagerly, each value tried with a format only when the ones before could not read it
     utc, gap = parse_timestamps(frame["t"], "America/New_York", day_first)
     assert every.equals(pl.DataFrame({"utc": utc, "gap": gap}))
+    # several columns at once: a column in one format takes the one-pass route, a mixed one the general
+    one_format = pl.Series(["2024-03-10T02:30:00.000", "2024-11-03T01:30:00.623", None, " ", "2024-01-15T08:30:00"]
+                           * 10)
+    both = pl.DataFrame({"t": frame["t"].head(len(one_format)), "u": one_format})
+    together = parse_timestamp_columns(both, ["t", "u"], "America/New_York", day_first)
+    for name in ("t", "u"):
+        alone = parse_timestamps(both[name], "America/New_York", day_first)
+        assert together[name][0].equals(alone[0]) and together[name][1].equals(alone[1])
+    assert together["u"][1].sum() == 10  # the spring-forward gap, read on the one-pass route too
+    if not day_first:  # with the day-first format named first, "u" needs the general route
+        import hotline_eval.timeparse as timeparse
+        general = []
+        original = timeparse.parse_timestamps
+        timeparse.parse_timestamps = lambda values, *a: general.append(values.name) or original(values, *a)
+        try:
+            parse_timestamp_columns(both, ["t", "u"], "America/New_York", day_first)
+        finally:
+            timeparse.parse_timestamps = original
+        assert general == ["t"]
     # blank, None, two unparseable; and "03/04/2024" unless the source names its day-first format
     assert every["utc"].null_count() == 3 * (4 if day_first else 5)
     assert every["gap"].sum() == 3  # 02:30 on the spring-forward night does not exist in New York

@@ -13,7 +13,7 @@ import polars as pl
 from hotline_eval.mappings import apply_mappings
 from hotline_eval.sources.common import REJECT_SCHEMA
 from hotline_eval.timeparse import blank_to_null as _blank_to_null
-from hotline_eval.timeparse import parse_timestamps
+from hotline_eval.timeparse import parse_timestamp_columns
 
 # dates before this are placeholders (1900-01-01, 1970-01-01), not events
 PLACEHOLDER_BEFORE_YEAR = 1995
@@ -56,8 +56,8 @@ def _coordinate(column: str, low: float, high: float) -> pl.Expr:
 def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
                    datetime_formats: Sequence[str] = ()) -> StagedBatch:
     """Type, convert and map raw rows. Rows without a usable creation time go to rejects with the reason."""
-    created, created_gap = parse_timestamps(raw["created_raw"], timezone, datetime_formats)
-    closed, closed_gap = parse_timestamps(raw["closed_raw"], timezone, datetime_formats)
+    times = parse_timestamp_columns(raw, ["created_raw", "closed_raw"], timezone, datetime_formats)
+    (created, created_gap), (closed, closed_gap) = times["created_raw"], times["closed_raw"]
     lat = _coordinate("latitude_raw", -90, 90)
     lon = _coordinate("longitude_raw", -180, 180)
     frame = raw.with_columns(
