@@ -113,8 +113,7 @@ def stage_requests(raw: pl.DataFrame, timezone: str, mappings: pl.DataFrame,
     # from six conditional parts costs twenty times as much)
     bits = pl.sum_horizontal([pl.col(c).cast(pl.UInt8) * (1 << i) for i, c in enumerate(flags.values())])
     kept = kept.with_columns(
-        pl.lit(_FLAG_LIST_VALUES).gather(bits)
-        .alias("quality_flags"),
+        pl.lit(_FLAG_LIST_VALUES).gather(bits).alias("quality_flags"),
         _blank_to_null("agency_raw").alias("agency"),
         _blank_to_null("district_raw").alias("district"),
         _blank_to_null("resolution_raw").alias("resolution"),
