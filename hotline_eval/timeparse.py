@@ -30,44 +30,16 @@ def blank_to_null(column: str) -> pl.Expr:
 
 
 # what every aware format's values end with (Z, +05:00, -0500, +05): values without it need not be
-# tried with those formats. Matching more (a date ending "-15") only costs a try, never a result.
+# tried with those formats (parse_timestamps). Matching more (a date ending "-15") only costs a try.
 AWARE_SUFFIX = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def formats_in_use(values: pl.Series, formats: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """(aware, naive) formats, in their order of preference, that are the first to parse at least one
-    of the column's distinct values. Parsing with only these gives every value the format it would
-    get from trying all of them, at the cost of one parse per value instead of one per format."""
-    distinct = values.cast(pl.String).str.strip_chars().drop_nulls().unique()
-    distinct = distinct.filter(distinct != "")
-    suffixed = distinct.str.contains(AWARE_SUFFIX)
-
-    def first_parsers(remaining: pl.Series, candidates: Sequence[str], zone: str | None) -> tuple[list[str], pl.Series]:
-        chosen = []
-        for fmt in candidates:
-            if remaining.is_empty():
-                break
-            parsed = remaining.str.to_datetime(fmt, strict=False, time_unit="us", time_zone=zone)
-            if parsed.null_count() < remaining.len():
-                chosen.append(fmt)
-                remaining = remaining.filter(parsed.is_null())
-        return chosen, remaining
-
-    aware, unparsed = first_parsers(distinct.filter(suffixed), AWARE_FORMATS, "UTC")
-    naive, _ = first_parsers(pl.concat([distinct.filter(~suffixed), unparsed]), (*formats, *NAIVE_FORMATS), None)
-    return aware, naive
-
-
-def parse_timestamp(column: str, timezone: str, formats: Sequence[str] = (),
-                    values: pl.Series | None = None) -> tuple[pl.Expr, pl.Expr]:
-    """(UTC timestamp, was-in-DST-gap flag) for a text column of published timestamps. ``formats``
-    (naive, local) are tried first: a source writing day-first dates names its own. Given the
-    column's ``values``, only the formats in use are tried (the result is the same, faster)."""
+def parse_timestamp(column: str, timezone: str, formats: Sequence[str] = ()) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC timestamp, was-in-DST-gap flag) for a text column of published timestamps, as expressions
+    trying every format on every value. ``formats`` (naive, local) are tried first: a source writing
+    day-first dates names its own. ``parse_timestamps`` gives the same for a column at hand, faster."""
     text = blank_to_null(column)
-    if values is not None:
-        aware_formats, naive_formats = formats_in_use(values, formats)
-    else:
-        aware_formats, naive_formats = list(AWARE_FORMATS), [*formats, *NAIVE_FORMATS]
+    aware_formats, naive_formats = list(AWARE_FORMATS), [*formats, *NAIVE_FORMATS]
     never = pl.lit(None, pl.Datetime("us", "UTC"))
     aware = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
                          for f in aware_formats] or [never])
