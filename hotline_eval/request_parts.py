@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from hotline_eval.settings import PROJECT_ROOT
-from hotline_eval.warehouse import KeyedBy, query, replace_many, table_name
+from hotline_eval.warehouse import KeyedBy, query, replace_many, sql_literal, table_name
 
 # close-time measures skip records whose dates cannot be a real close
 EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
@@ -93,7 +93,7 @@ def compute_all_parts(con: duckdb.DuckDBPyConnection, rows: str) -> pl.DataFrame
 
 
 def _literals(values: list[str]) -> str:
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return ", ".join(sql_literal(v) for v in values)
 
 
 def _prefilter(partitions: pl.DataFrame, *, months: bool) -> str:

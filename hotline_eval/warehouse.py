@@ -128,8 +128,9 @@ def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[st
     return written
 
 
-def _literal(value: object) -> str:
-    """A SQL string literal (ATTACH takes no bound parameters)."""
+def sql_literal(value: object) -> str:
+    """A SQL string literal, for where bound parameters cannot go (ATTACH) or would hide constants from
+    DuckDB's planner (filters it checks against row-group min/max)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -144,8 +145,8 @@ def publish(work_db: Path, analyst_db: Path, *, storage_version: str = PUBLISHED
     counts: dict[str, int] = {}
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {_literal(work_db)} AS work (READ_ONLY)").fetchall()
-        con.execute(f"ATTACH {_literal(tmp)} AS pub (STORAGE_VERSION {_literal(storage_version)})").fetchall()
+        con.execute(f"ATTACH {sql_literal(work_db)} AS work (READ_ONLY)").fetchall()
+        con.execute(f"ATTACH {sql_literal(tmp)} AS pub (STORAGE_VERSION {sql_literal(storage_version)})").fetchall()
         con.execute("USE pub").fetchall()
         apply_ddl(con)  # schemas, tables and comments exactly as sql/ declares them
         tables = con.execute(
