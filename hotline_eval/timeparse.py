@@ -34,47 +34,53 @@ def blank_to_null(column: str) -> pl.Expr:
 AWARE_SUFFIX = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def parse_timestamp(column: str, timezone: str, formats: Sequence[str] = ()) -> tuple[pl.Expr, pl.Expr]:
-    """(UTC timestamp, was-in-DST-gap flag) for a text column of published timestamps, as expressions
-    trying every format on every value. ``formats`` (naive, local) are tried first: a source writing
-    day-first dates names its own. ``parse_timestamps`` gives the same for a column at hand, faster."""
-    text = blank_to_null(column)
-    aware_formats, naive_formats = list(AWARE_FORMATS), [*formats, *NAIVE_FORMATS]
-    never = pl.lit(None, pl.Datetime("us", "UTC"))
-    aware = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
-                         for f in aware_formats] or [never])
-    naive = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us") for f in naive_formats]
-                        or [pl.lit(None, pl.Datetime("us"))])
-    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-    # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
-    in_gap = (
-        naive.dt.offset_by("1h").dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        - pl.duration(hours=1)
-    )
-    gap = naive.is_not_null() & local.is_null()
-    utc = pl.coalesce(aware, local.dt.convert_time_zone("UTC"), in_gap.dt.convert_time_zone("UTC"))
-    return utc, gap
-
-
-def local_month(column: str, timezone: str, formats: Sequence[str] = ()) -> pl.Expr:
-    """YYYY-MM of a published timestamp in the city's local time (null when unparseable)."""
-    utc, _ = parse_timestamp(column, timezone, formats)
+def local_month(values: pl.Series, timezone: str, formats: Sequence[str] = ()) -> pl.Series:
+    """YYYY-MM of each published timestamp in the city's local time (null when unparseable)."""
+    utc, _ = parse_timestamps(values, timezone, formats)
     return utc.dt.convert_time_zone(timezone).dt.strftime("%Y-%m")
 
 
 def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = ()) -> tuple[pl.Series, pl.Series]:
-    """``parse_timestamp`` for a column at hand, eagerly: a value is tried with a format only when the
-    formats before it could not read it, so a column written in one format is parsed once per value
-    (not once to find the formats and once to apply them), and the spring-forward reading is computed
-    for the few values in the gap only. Same result (tests/test_staging_transform.py)."""
+    """(UTC timestamp, was-in-DST-gap flag) for a column of published timestamps. A value is tried with
+    a format only when the formats before it could not read it, aware formats first for values ending in
+    an offset, then ``formats`` (naive, local: a source writing day-first dates names its own), then the
+    usual naive ones; naive times are the city's local time, DST included (see the module docstring).
+    The same as trying every format on every value (tests/test_staging_transform.py), at one parse per
+    value for a column written in one format."""
+    return parse_timestamp_columns(values.to_frame("value"), ["value"], timezone, formats)["value"]
+
+
+def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezone: str,
+                            formats: Sequence[str] = ()) -> dict[str, tuple[pl.Series, pl.Series]]:
+    """``parse_timestamps`` for several columns of a frame: the usual case (no offsets, the first format
+    reads every value) is tried for all of them in one query, so polars parses the columns side by side
+    on separate cores; a column that needs more is parsed format by format."""
+    first_format = (*formats, *NAIVE_FORMATS)[0]
+    exprs = []
+    for name in columns:
+        stripped = pl.col(name).cast(pl.String).str.strip_chars()
+        text = pl.when(stripped == "").then(None).otherwise(stripped)
+        exprs += [
+            text.str.to_datetime(first_format, strict=False, time_unit="us", cache=False).alias(f"{name}:first"),
+            text.null_count().alias(f"{name}:blank"),
+            text.str.contains(AWARE_SUFFIX).any().fill_null(False).alias(f"{name}:offsets"),
+        ]
+    tried = frame.select(exprs)
+    out = {}
+    for name in columns:
+        first = tried[f"{name}:first"]
+        usual = frame.is_empty() or (not tried[f"{name}:offsets"][0]
+                                     and first.null_count() == tried[f"{name}:blank"][0])
+        out[name] = _localized(first, None, timezone) if usual else _format_by_format(frame[name], timezone, formats)
+    return out
+
+
+def _format_by_format(values: pl.Series, timezone: str, formats: Sequence[str]) -> tuple[pl.Series, pl.Series]:
+    """The general case of ``parse_timestamps``: offsets, or several formats in one column."""
     stripped = values.cast(pl.String).str.strip_chars()
     text = stripped.set(stripped == "", None)
     candidates = (*formats, *NAIVE_FORMATS)
     suffixed = text.str.contains(AWARE_SUFFIX).fill_null(False)
-    # the usual column: no offsets, and the first format reads every value (one parse, no bookkeeping)
-    first = None if suffixed.any() else text.str.to_datetime(candidates[0], strict=False, time_unit="us", cache=False)
-    if first is not None and first.null_count() == text.null_count():
-        return _localized(first, None, timezone)
     size = text.len()
     aware_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
     naive_us = pl.repeat(None, size, dtype=pl.Int64, eager=True)
@@ -102,32 +108,6 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
     unread = first_format_wins(rows.filter(suffixed), AWARE_FORMATS, "UTC", aware_us)
     first_format_wins(pl.concat([rows.filter(present & ~suffixed), unread]).sort(), candidates, None, naive_us)
     return _localized(naive_us.cast(pl.Datetime("us")), aware_us, timezone)
-
-
-def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezone: str,
-                            formats: Sequence[str] = ()) -> dict[str, tuple[pl.Series, pl.Series]]:
-    """``parse_timestamps`` for several columns of a frame: the usual case (no offsets, the first format
-    reads every value) is tried for all of them in one query, so polars parses the columns side by side
-    on separate cores; a column that needs more goes through ``parse_timestamps``."""
-    if frame.is_empty():
-        return {name: parse_timestamps(frame[name], timezone, formats) for name in columns}
-    first_format = (*formats, *NAIVE_FORMATS)[0]
-    exprs = []
-    for name in columns:
-        stripped = pl.col(name).cast(pl.String).str.strip_chars()
-        text = pl.when(stripped == "").then(None).otherwise(stripped)
-        exprs += [
-            text.str.to_datetime(first_format, strict=False, time_unit="us", cache=False).alias(f"{name}:first"),
-            text.null_count().alias(f"{name}:blank"),
-            text.str.contains(AWARE_SUFFIX).any().fill_null(False).alias(f"{name}:offsets"),
-        ]
-    tried = frame.select(exprs)
-    out = {}
-    for name in columns:
-        first = tried[f"{name}:first"]
-        usual = not tried[f"{name}:offsets"][0] and first.null_count() == tried[f"{name}:blank"][0]
-        out[name] = _localized(first, None, timezone) if usual else parse_timestamps(frame[name], timezone, formats)
-    return out
 
 
 def _localized(naive: pl.Series, aware_us: pl.Series | None, timezone: str) -> tuple[pl.Series, pl.Series]:

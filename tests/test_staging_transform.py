@@ -10,7 +10,13 @@ import pytest
 from hotline_eval.errors import ConfigError
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.timeparse import parse_timestamp, parse_timestamp_columns, parse_timestamps
+from hotline_eval.timeparse import (
+    AWARE_FORMATS,
+    NAIVE_FORMATS,
+    blank_to_null,
+    parse_timestamp_columns,
+    parse_timestamps,
+)
 from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
 
 
@@ -154,13 +160,34 @@ MIXED_STAMPS = ["2024-03-10T02:30:00.000", "2024-03-10T01:59:59", "2024-11-03 01
                 "  2024-02-01T00:00:00 ", "", None, "yesterday", "2024-13-45T99:00:00"]
 
 
+def _every_format_on_every_value(column: str, timezone: str, formats: tuple[str, ...] = ()) -> tuple[pl.Expr, pl.Expr]:
+    """The reference the parsers are checked against: every format tried on every value, as expressions
+    (what staging did before it parsed format by format)."""
+    text = blank_to_null(column)
+    aware_formats, naive_formats = list(AWARE_FORMATS), [*formats, *NAIVE_FORMATS]
+    never = pl.lit(None, pl.Datetime("us", "UTC"))
+    aware = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                         for f in aware_formats] or [never])
+    naive = pl.coalesce([text.str.to_datetime(f, strict=False, time_unit="us") for f in naive_formats]
+                        or [pl.lit(None, pl.Datetime("us"))])
+    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    # a local time inside the spring-forward gap: read it one hour later, then step back an hour in UTC
+    in_gap = (
+        naive.dt.offset_by("1h").dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        - pl.duration(hours=1)
+    )
+    gap = naive.is_not_null() & local.is_null()
+    utc = pl.coalesce(aware, local.dt.convert_time_zone("UTC"), in_gap.dt.convert_time_zone("UTC"))
+    return utc, gap
+
+
 @pytest.mark.parametrize("day_first", [(), ("%d/%m/%Y",)])
 def test_trying_formats_only_on_what_earlier_ones_could_not_read_gives_the_same_times(
         day_first: tuple[str, ...]) -> None:
     """Parsing eagerly (each value tried with a format only when the ones before could not read it)
     equals trying every format on every value."""
     frame = pl.DataFrame({"t": MIXED_STAMPS * 3})
-    utc_every, gap_every = parse_timestamp("t", "America/New_York", day_first)
+    utc_every, gap_every = _every_format_on_every_value("t", "America/New_York", day_first)
     every = frame.select(utc_every.alias("utc"), gap_every.alias("gap"))
     utc, gap = parse_timestamps(frame["t"], "America/New_York", day_first)
     assert every.equals(pl.DataFrame({"utc": utc, "gap": gap}))
@@ -176,12 +203,12 @@ def test_trying_formats_only_on_what_earlier_ones_could_not_read_gives_the_same_
     if not day_first:  # with the day-first format named first, "u" needs the general route
         import hotline_eval.timeparse as timeparse
         general = []
-        original = timeparse.parse_timestamps
-        timeparse.parse_timestamps = lambda values, *a: general.append(values.name) or original(values, *a)
+        original = timeparse._format_by_format
+        timeparse._format_by_format = lambda values, *a: general.append(values.name) or original(values, *a)
         try:
             parse_timestamp_columns(both, ["t", "u"], "America/New_York", day_first)
         finally:
-            timeparse.parse_timestamps = original
+            timeparse._format_by_format = original
         assert general == ["t"]
     # blank, None, two unparseable; and "03/04/2024" unless the source names its day-first format
     assert every["utc"].null_count() == 3 * (4 if day_first else 5)

@@ -116,6 +116,6 @@ def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *,
             pages.append(Page(number=len(pages), response=response, records=records))
     batch = records_to_raw(pages, source.fields, city_id=city_id, source_id=source.id, partition_month=month,
                            derive_id_from=source.derive_id_from)
-    in_month = local_month("created_raw", timezone, source.datetime_formats)
+    in_month = local_month(batch.rows["created_raw"], timezone, source.datetime_formats)
     batch.rows = batch.rows.filter((in_month == month) | in_month.is_null())
     return batch
