@@ -5,6 +5,7 @@ part again; the facts from the kept parts equal the facts from the rows."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import numpy as np
@@ -155,3 +156,58 @@ def test_facts_from_kept_parts_equal_facts_from_the_rows(con) -> None:
     assert kept.equals(facts(WarehouseRequests(con)))
     assert kept.equals(facts(rows))
     assert kept.filter(pl.col("indicator_id") == "repeat_request_share")["raw_value"].is_not_null().all()
+
+
+def _grid(degrees: float) -> int:
+    """The coordinate rounded as SQL's round(x, PLACE_DECIMALS) does: the double x * 10^d, half away
+    from zero (Python's round would go to the nearest decimal, half to even)."""
+    return int(Decimal(degrees * 10**request_parts.PLACE_DECIMALS).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def _repeats_by_reference(rows: pl.DataFrame) -> dict[tuple[str, str], int]:
+    """Repeat requests per partition, one request at a time: a located request with a category repeats
+    when the request before it (by time, ties by partition) at the same city, category and rounded
+    place was created at most REPEAT_WINDOW_DAYS earlier."""
+    located = rows.filter(pl.col("category").is_not_null() & pl.col("latitude").is_not_null()
+                          & pl.col("longitude").is_not_null())
+    previous: dict[tuple, datetime] = {}
+    counts = dict.fromkeys(rows.select(KEY).unique().iter_rows(), 0)
+    for row in located.sort("created_at", "partition_month").iter_rows(named=True):
+        place = (row["city_id"], row["category"], _grid(row["latitude"]), _grid(row["longitude"]))
+        before = previous.get(place)
+        if before is not None and row["created_at"] - before <= timedelta(days=request_parts.REPEAT_WINDOW_DAYS):
+            counts[(row["city_id"], row["partition_month"])] += 1
+        previous[place] = row["created_at"]
+    return counts
+
+
+def test_repeat_counts_equal_a_request_by_request_reference(con) -> None:
+    rng = np.random.default_rng(11)
+    rows = _rows(5, n=1500)
+    n = rows.height
+    # places on both sides of the equator and the antimeridian, the grid's corners, and coordinates a
+    # hair either side of a rounding boundary; times exactly at the window's edge and ties across months
+    latitude = rng.choice([-33.8705, -33.8695, 0.0004, -0.0004, 51.5, 90.0, -90.0, 12.3455001, 12.3454999], n)
+    longitude = rng.choice([151.2, -179.9996, 180.0, -180.0, 0.0, 2.3495], n)
+    edge = START + timedelta(days=40)
+    created = rows["created_at"].to_list()
+    for i in range(0, n, 10):
+        created[i] = edge + timedelta(days=request_parts.REPEAT_WINDOW_DAYS * int(rng.integers(0, 3)))
+    rows = rows.with_columns(latitude=pl.Series(latitude), longitude=pl.Series(longitude),
+                             created_at=pl.Series(created, dtype=pl.Datetime("us", "UTC")),
+                             category=pl.when(pl.int_range(n) % 17 == 0).then(None).otherwise("category"),
+                             # a tenth of the rows sit in the neighbouring month's partition
+                             partition_month=pl.when(pl.int_range(n) % 10 == 3).then(pl.lit("2024-02"))
+                             .otherwise("partition_month"))
+    con.register("request_rows", rows.to_arrow())
+    parts = compute_all_parts(con, "request_rows")
+    assert dict(zip(zip(parts["city_id"], parts["partition_month"], strict=True), parts["n_repeats"],
+                    strict=True)) == _repeats_by_reference(rows)
+    assert parts["n_repeats"].sum() > n // 4
+
+
+def test_coordinates_out_of_range_are_a_clear_error(con) -> None:
+    rows = _rows(6, n=20).with_columns(latitude=pl.when(pl.int_range(20) == 7).then(91.0).otherwise("latitude"))
+    con.register("request_rows", rows.to_arrow())
+    with pytest.raises(duckdb.Error, match=r"coordinates out of range: 91\.0"):
+        compute_all_parts(con, "request_rows")

@@ -46,18 +46,41 @@ agencies AS (
 ),
 -- same category and place (about 100 m) as an earlier request within the window; no category, no
 -- repeat. Ties in time across partitions are ordered by partition, so each partition's count is the
--- same however the rows were read.
-repeats AS (
-    SELECT city_id, partition_month,
-           count(*) FILTER (WHERE category IS NOT NULL AND created_at - previous <= to_days($repeat_days))
-               AS n_repeats
-    FROM (SELECT city_id, partition_month, category, created_at, in_part,
-                 lag(created_at) OVER (PARTITION BY city_id, category, round(latitude, $place_decimals),
-                                                    round(longitude, $place_decimals)
-                                       ORDER BY created_at, partition_month) AS previous
-          FROM repeat_rows WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
-    WHERE in_part
+-- same however the rows were read. The window runs on integers only, because sorting millions of tiny
+-- partitions by text keys cost several times as much (benchmarks/README.md): each (city, category) and
+-- month gets a dense number from the few distinct values, and the place is numbered on the grid of
+-- rounded coordinates (steps of 10^-$place_decimals degrees from -90, -180), so one BIGINT holds both.
+located AS (
+    SELECT city_id, category, partition_month, in_part, epoch_us(created_at) AS created_us,
+           CASE WHEN latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180
+                THEN round((round(latitude, $place_decimals) + 90) * 10 ** $place_decimals)::BIGINT
+                         * (360 * 10 ** $place_decimals + 1)::BIGINT
+                     + round((round(longitude, $place_decimals) + 180) * 10 ** $place_decimals)::BIGINT
+                ELSE error('coordinates out of range: ' || latitude || ', ' || longitude)
+           END AS place
+    FROM repeat_rows WHERE category IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL
+),
+repeat_groups AS (
+    SELECT city_id, category, partition_month, in_part,
+           dense_rank() OVER (ORDER BY city_id, category) AS city_category,
+           dense_rank() OVER (ORDER BY partition_month) AS month,
+           dense_rank() OVER (ORDER BY city_id, partition_month) AS part
+    FROM (SELECT DISTINCT city_id, category, partition_month, in_part FROM located)
+),
+repeat_counts AS (
+    SELECT part, count(*) FILTER (WHERE created_us - previous <= $repeat_days * 86400000000) AS n_repeats
+    FROM (SELECT g.part, l.created_us,
+                 lag(l.created_us) OVER (
+                     PARTITION BY g.city_category * ((180 * 10 ** $place_decimals + 1)
+                                                     * (360 * 10 ** $place_decimals + 1))::BIGINT + l.place
+                     ORDER BY l.created_us, g.month) AS previous
+          FROM located l JOIN repeat_groups g USING (city_id, category, partition_month))
     GROUP BY ALL
+),
+repeats AS (
+    SELECT g.city_id, g.partition_month, c.n_repeats
+    FROM repeat_counts c JOIN (SELECT DISTINCT city_id, partition_month, part, in_part FROM repeat_groups) g USING (part)
+    WHERE g.in_part
 )
 SELECT m.city_id, m.partition_month, m.created_min, m.created_max,
        m.n_all, m.n_located, m.n_not_cancelled, m.n_within_7_days, m.n_closed, m.n_closed_with_text,
