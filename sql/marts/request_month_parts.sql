@@ -28,9 +28,15 @@ monthly AS (
            count(*) FILTER (WHERE channel <> 'unknown') AS n_channel,
            count(*) FILTER (WHERE channel <> 'unknown' AND list_contains($digital, channel)) AS n_digital,
            count(*) FILTER (WHERE agency IS NOT NULL) AS n_agency,
-           min(created_at) AS created_min, max(created_at) AS created_max,
-           list(DISTINCT sha256 ORDER BY sha256) AS sha256s, bool_or(is_synthetic) AS is_synthetic
+           min(created_at) AS created_min, max(created_at) AS created_max, bool_or(is_synthetic) AS is_synthetic
     FROM part_rows GROUP BY ALL
+),
+-- the archived pages apart: beside the counts, list(DISTINCT ... ORDER BY) made the whole aggregate
+-- several times slower
+pages AS (
+    SELECT city_id, partition_month, list_sort(list(sha256)) AS sha256s
+    FROM (SELECT DISTINCT city_id, partition_month, sha256 FROM part_rows)
+    GROUP BY ALL
 ),
 channels AS (
     SELECT city_id, partition_month, list({'channel': channel, 'n': n} ORDER BY channel) AS channels
@@ -50,7 +56,7 @@ agencies AS (
 -- partitions by text keys cost several times as much (benchmarks/README.md): each (city, category) and
 -- month gets a dense number from the few distinct values, and the place is numbered on the grid of
 -- rounded coordinates (steps of 10^-$place_decimals degrees from -90, -180), so one BIGINT holds both.
-located AS (
+located AS NOT MATERIALIZED (
     SELECT city_id, category, partition_month, in_part, epoch_us(created_at) AS created_us,
            CASE WHEN latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180
                 THEN round((round(latitude, $place_decimals) + 90) * 10 ** $place_decimals)::BIGINT
@@ -86,8 +92,9 @@ SELECT m.city_id, m.partition_month, m.created_min, m.created_max,
        m.n_all, m.n_located, m.n_not_cancelled, m.n_within_7_days, m.n_closed, m.n_closed_with_text,
        m.n_close_times, m.n_channel, m.n_digital, m.n_agency, coalesce(r.n_repeats, 0) AS n_repeats,
        coalesce(c.channels, []) AS channels, coalesce(a.agencies, []) AS agencies,
-       m.sha256s, m.is_synthetic
+       p.sha256s, m.is_synthetic
 FROM monthly m
+JOIN pages p USING (city_id, partition_month)
 LEFT JOIN channels c USING (city_id, partition_month)
 LEFT JOIN agencies a USING (city_id, partition_month)
 LEFT JOIN repeats r USING (city_id, partition_month)
