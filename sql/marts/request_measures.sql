@@ -2,28 +2,19 @@
 -- one row per (measure, city_id) with raw_value, naive_value, n_observations and months (the number
 -- of distinct partition months the measure's rows span; coverage = months / 12).
 --
--- Reads two views the caller defines: `request_parts` (the additive parts per city-month partition,
--- request_month_parts.sql: counts, tallies, repeats) and `request_rows` (the columns of
--- staging.service_requests that the indicators use), for what does not add up across partitions: the
--- Kaplan-Meier quantiles, the naive quantiles and the backlog's median age. Aggregating where the rows
+-- Reads three views the caller defines: `request_parts` (the additive parts per city-month partition,
+-- request_month_parts.sql: counts, tallies, repeats), `request_rows` (the columns of
+-- staging.service_requests that the indicators use) for the backlog's median age, which does not add up
+-- across partitions, and `close_time_quantiles` (per city: the Kaplan-Meier and naive quantiles of
+-- hours to close, hotline_eval/survival.py over request_close_times.sql). Aggregating where the rows
 -- live keeps tens of millions of requests out of Python; the definitions follow
--- hotline_eval/indicators.py, whose docstrings say why each filter is there, and the Kaplan-Meier
--- quantile is the one in hotline_eval/survival.py (tests/test_indicators_sql.py checks both).
+-- hotline_eval/indicators.py, whose docstrings say why each filter is there
+-- (tests/test_indicators_sql.py checks them).
 --
 -- Durations are exact (microseconds), not cut to whole seconds.
 --
--- Parameters: $period (YYYY), $cutoff (TIMESTAMPTZ, start of the next period), $km_excluded (flags
--- left out of close-time quantiles).
+-- Parameters: $period (YYYY), $cutoff (TIMESTAMPTZ, start of the next period).
 WITH
--- NOT MATERIALIZED: each use reads only its own columns where the rows live, instead of DuckDB
--- first copying every row of the period into a temporary result
-base AS NOT MATERIALIZED (
-    SELECT city_id, partition_month, created_at, closed_at, status, quality_flags,
-           closed_at IS NOT NULL AND closed_at <= $cutoff AS closed_by_cutoff,
-           status <> 'cancelled' AS not_cancelled
-    FROM request_rows
-    WHERE starts_with(partition_month, $period)
-),
 parts AS (SELECT * FROM request_parts WHERE starts_with(partition_month, $period)),
 -- months with rows give each measure's coverage
 per_city AS (
@@ -41,55 +32,13 @@ per_city AS (
            sum(n_repeats) AS n_repeats
     FROM parts GROUP BY ALL
 ),
--- close-time survival: every non-cancelled request with possible dates; open ones censored at the cutoff
-km_times AS (
-    SELECT city_id, hours, count(*) FILTER (WHERE closed) AS events, count(*) AS n
-    FROM (SELECT city_id, closed_by_cutoff AS closed,
-                 (epoch_us(CASE WHEN closed_by_cutoff THEN closed_at ELSE $cutoff END) - epoch_us(created_at))
-                     / 3600e6 AS hours
-          FROM base WHERE not_cancelled AND NOT list_has_any(quality_flags, $km_excluded))
-    GROUP BY ALL
-),
-km_curve AS (
-    SELECT city_id, hours,
-           product(1 - events / at_risk) OVER upto AS survival,
-           -- closes up to and including this time: the naive (closed-only) quantiles read positions off it
-           sum(events) OVER upto AS closed_through,
-           sum(events) OVER (PARTITION BY city_id) AS closed_total
-    FROM (SELECT city_id, hours, events,
-                 -- at risk at a time: every request whose duration is at least that long
-                 sum(n) OVER (PARTITION BY city_id ORDER BY hours DESC ROWS UNBOUNDED PRECEDING) AS at_risk
-          FROM km_times)
-    WHERE events > 0
-    WINDOW upto AS (PARTITION BY city_id ORDER BY hours ROWS UNBOUNDED PRECEDING)
-),
--- one pass over the curve for both estimates: Kaplan-Meier (first time survival falls to 1 - q) and
--- the naive quantile as numpy's default (linear), from the values at positions floor(q (N-1)) and the next
-km AS (
-    SELECT city_id,
-           min(hours) FILTER (WHERE survival <= 0.5 + 1e-12) AS median_hours,
-           min(hours) FILTER (WHERE survival <= 0.1 + 1e-12) AS p90_hours,
-           min(hours) FILTER (WHERE closed_through > floor(0.5 * (closed_total - 1))) AS median_v0,
-           min(hours) FILTER (WHERE closed_through > least(floor(0.5 * (closed_total - 1)) + 1, closed_total - 1))
-               AS median_v1,
-           min(hours) FILTER (WHERE closed_through > floor(0.9 * (closed_total - 1))) AS p90_v0,
-           min(hours) FILTER (WHERE closed_through > least(floor(0.9 * (closed_total - 1)) + 1, closed_total - 1))
-               AS p90_v1,
-           any_value(closed_total) AS closed_total
-    FROM km_curve GROUP BY ALL
-),
-km_values AS (
-    SELECT city_id, median_hours, p90_hours,
-           median_v0 + (0.5 * (closed_total - 1) - floor(0.5 * (closed_total - 1))) * (median_v1 - median_v0)
-               AS median_naive,
-           p90_v0 + (0.9 * (closed_total - 1) - floor(0.9 * (closed_total - 1))) * (p90_v1 - p90_v0) AS p90_naive
-    FROM km
-),
+-- requests still open at the cut-off (a closed status without a close date is not open)
 backlog AS (
     SELECT city_id, median((epoch_us($cutoff) - epoch_us(created_at)) / 86400e6) AS age_days,
            count(*) AS n_backlog, count(DISTINCT partition_month) AS months_backlog
-    FROM base
-    WHERE not_cancelled AND NOT closed_by_cutoff AND NOT (status = 'closed' AND closed_at IS NULL)
+    FROM request_rows
+    WHERE starts_with(partition_month, $period) AND status <> 'cancelled'
+      AND NOT (closed_at IS NOT NULL AND closed_at <= $cutoff) AND NOT (status = 'closed' AND closed_at IS NULL)
     GROUP BY ALL
 ),
 channels AS (
@@ -107,10 +56,10 @@ agencies AS (
 measures AS (
     SELECT 'median_hours_to_close' AS measure, c.city_id, k.median_hours AS raw_value, k.median_naive AS naive_value,
            c.n_close_times AS n_observations, c.months_close_times AS months
-    FROM per_city c LEFT JOIN km_values k USING (city_id) WHERE c.n_close_times > 0
+    FROM per_city c LEFT JOIN close_time_quantiles k USING (city_id) WHERE c.n_close_times > 0
     UNION ALL
     SELECT 'p90_hours_to_close', c.city_id, k.p90_hours, k.p90_naive, c.n_close_times, c.months_close_times
-    FROM per_city c LEFT JOIN km_values k USING (city_id) WHERE c.n_close_times > 0
+    FROM per_city c LEFT JOIN close_time_quantiles k USING (city_id) WHERE c.n_close_times > 0
     UNION ALL SELECT 'closed_within_7_days', city_id, n_within_7_days / n_not_cancelled, NULL, n_not_cancelled,
                      months_not_cancelled FROM per_city WHERE n_not_cancelled > 0
     UNION ALL SELECT 'closure_rate', city_id, n_closed / n_not_cancelled, NULL, n_not_cancelled, months_not_cancelled
