@@ -32,7 +32,7 @@ monthly AS (
     FROM part_rows GROUP BY ALL
 ),
 -- the archived pages apart: beside the counts, list(DISTINCT ... ORDER BY) made the whole aggregate
--- several times slower
+-- about 60% slower (1.3 s against 0.8 s for the counts and 0.1 s for this, at 10M)
 pages AS (
     SELECT city_id, partition_month, list_sort(list(sha256)) AS sha256s
     FROM (SELECT DISTINCT city_id, partition_month, sha256 FROM part_rows)
