@@ -37,8 +37,11 @@ def kaplan_meier(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarra
 def km_quantile(durations: np.ndarray, observed: np.ndarray, q: float) -> float | None:
     """The time by which a share ``q`` of requests is closed: the first event time where the
     survival falls to 1 - q or below. None when too few close before the cut-off to reach it."""
-    times, survival = kaplan_meier(durations, observed)
-    reached = np.nonzero(survival <= 1.0 - q + SURVIVAL_EPSILON)[0]
+    return _first_time_reaching(*kaplan_meier(durations, observed), q)
+
+
+def _first_time_reaching(times: np.ndarray, survival: np.ndarray, q: float) -> float | None:
+    reached = np.flatnonzero(survival <= 1.0 - q + SURVIVAL_EPSILON)
     return float(times[reached[0]]) if reached.size else None
 
 
@@ -65,10 +68,6 @@ def _city_quantiles(city_id: str, times: pl.DataFrame) -> tuple | None:
     survival = np.cumprod(1.0 - events / at_risk)
     closed_through = events.cumsum()  # closed requests up to and including each time
 
-    def km(q: float) -> float | None:
-        reached = np.flatnonzero(survival <= 1.0 - q + SURVIVAL_EPSILON)
-        return float(hours[reached[0]]) if reached.size else None
-
     def naive(q: float) -> float:
         # the closed durations in order, without expanding them: the value at rank r is the first time
         # whose running count of closes passes r
@@ -77,4 +76,5 @@ def _city_quantiles(city_id: str, times: pl.DataFrame) -> tuple | None:
         low, high = np.searchsorted(closed_through, [below, min(below + 1, closed_through[-1] - 1)], side="right")
         return float(hours[low] + (position - below) * (hours[high] - hours[low]))
 
-    return city_id, km(0.5), km(0.9), naive(0.5), naive(0.9)
+    return (city_id, _first_time_reaching(hours, survival, 0.5), _first_time_reaching(hours, survival, 0.9),
+            naive(0.5), naive(0.9))
