@@ -145,3 +145,111 @@ def test_a_body_that_is_not_an_array_of_records_fails_naming_the_url(body: bytes
     from hotline_eval.errors import SourceFormatError
     with pytest.raises(SourceFormatError, match=rf"erm2-nwe9\.json.*{message}"):
         _both_ways(body)
+
+
+def _compact(records: list[dict]) -> bytes:
+    """A page as SODA writes it: compact, one record per line."""
+    import json
+    return ("[" + "\n,".join(json.dumps(r, separators=(",", ":")) for r in records) + "]\n").encode()
+
+
+def _late(records: list[dict], at: int, **fields: str) -> list[dict]:
+    records[at].update(fields)
+    return records
+
+
+def _read_in_turn(bodies: list[bytes]):
+    """Pages read one after another as socrata.fetch_pages reads them, each with the schema learned so far."""
+    from hotline_eval.archive import make_response
+    from hotline_eval.sources.common import array_page, page_schema
+    pages, schema = [], None
+    for number, body in enumerate(bodies):
+        response = make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json",
+                                 {"$offset": number}, 200, {"Content-Type": "application/json"}, body,
+                                 is_synthetic=True)
+        pages.append(array_page(number, response, schema))
+        schema = page_schema(schema, pages[-1])
+    return pages
+
+
+def _same_frame(page) -> None:
+    """The page's frame holds exactly what reading it with every record's fields holds."""
+    import polars as pl
+    inferred = pl.read_json(page.response.body, infer_schema_length=None)
+    held = page.frame.select(sorted(inferred.columns))
+    assert held.equals(inferred.select(sorted(inferred.columns)))
+    extra = [c for c in page.frame.columns if c not in inferred.columns]
+    assert page.frame.select(extra).null_count().row(0) == (page.frame.height,) * len(extra)
+
+
+def test_pages_with_rare_fields_are_read_with_the_fields_of_earlier_pages() -> None:
+    from hotline_eval.sources.common import ALL_RECORDS, FIRST_RECORDS, GIVEN_SCHEMA
+    location = {"location": {"type": "Point", "coordinates": [-73.9442, 40.6782]}}
+    bodies = [
+        _compact(_records(20, **location)),  # a feed whose first page is uniform
+        _compact(_late(_records(300, **location), 250, bridge_highway_name="BQE")),  # a rare field, late
+        _compact(_late(_records(300, **location), 290, bridge_highway_name="FDR")),
+        _compact(_records(300)),  # a page without the rare field (nor location)
+    ]
+    pages = _read_in_turn(bodies)
+    assert [p.read_as for p in pages] == [FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA, GIVEN_SCHEMA]
+    for page in pages:
+        _same_frame(page)
+
+
+@pytest.mark.parametrize("case", ["new_top_level", "new_nested", "spaced", "mixed_spacing", "escaped_colon",
+                                  "explicit_null", "string_list", "duplicate_key"])
+def test_a_page_read_with_learned_fields_loses_no_field(case: str) -> None:
+    """Given a schema, polars drops other fields silently: every page that could hide one is read again
+    inferring its fields, and the frame holds every field and value the page has."""
+    import json
+
+    from hotline_eval.sources.common import GIVEN_SCHEMA
+    location = {"location": {"type": "Point", "coordinates": [-73.9442, 40.6782]}}
+    text = {"resolution_description": "Closed, see the report"}
+    first = _compact(_late(_records(300, **location, **text), 250, bridge_highway_name="BQE"))
+    records = _records(300, **location, **text)
+    body = _compact(records)
+    if case == "new_top_level":
+        body = _compact(_late(records, 280, taxi_company_borough="QUEENS"))
+    elif case == "new_nested":
+        records[280]["location"] = {**records[280]["location"], "crs": "EPSG:4326"}
+        body = _compact(records)
+    elif case == "spaced":  # json.dumps' default separators, and a new field
+        body = json.dumps(_late(records, 280, taxi_company_borough="QUEENS")).encode()
+    elif case == "escaped_colon":  # text holding ', ' and, escaped, '",' and '":'
+        body = _compact(_late(records, 280, resolution_description='said "stop", then "wait": done'))
+    elif case == "mixed_spacing":  # a new key counted, a known one hidden by a space: the counts balance
+        records[280] = {"taxi_company_borough": "QUEENS", **records[280]}
+        body = _compact(records).replace(b'"QUEENS","', b'"QUEENS", "', 1)
+    elif case == "explicit_null":
+        body = _compact(_late(records, 280, landmark=None))
+    elif case == "string_list":
+        body = _compact(_late(records, 280, tags=["a", "b"]))
+    elif case == "duplicate_key":
+        body = _compact(records)[:-3] + b',"agency":"DOT"}]\n'
+    second = _read_in_turn([first, body])[1]
+    _same_frame(second)
+    if case in {"new_top_level", "new_nested", "spaced", "mixed_spacing", "explicit_null", "string_list"}:
+        assert second.read_as != GIVEN_SCHEMA
+    if case == "escaped_colon":
+        assert second.read_as == GIVEN_SCHEMA  # the count sees keys only
+
+
+def test_a_fetch_with_rare_fields_gives_the_rows_of_reading_every_page_alone(server: HTTPServer,
+                                                                            client: HttpClient) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=200)
+    pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000",
+                         **({"vehicle_type": "Car"} if (p * 200 + i) % 97 == 5 else {}),
+                         **({"landmark": "PARK"} if (p * 200 + i) % 151 == 150 else {}))
+              for i in range(200 if p < 3 else 17)] for p in range(4)]
+    serve_socrata_pages(server, source, "2024-03", pages)
+    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
+    from hotline_eval.sources.common import records_to_raw
+    from tests.helpers import NYC_FIELDS
+    alone = [type(p)(number=p.number, response=p.response, records=p.response.json()) for p in batch.pages]
+    reference = records_to_raw(alone, NYC_FIELDS, city_id="new_york", source_id=source.id,
+                               partition_month="2024-03", updated_system_field=":updated_at")
+    assert batch.rows.equals(reference.rows)
+    assert batch.fields_seen == reference.fields_seen
+    assert {"vehicle_type", "landmark"} <= batch.fields_seen

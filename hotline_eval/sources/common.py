@@ -71,6 +71,7 @@ class Page:
     response: ArchivedResponse
     records: list[Any] | None = None
     frame: pl.DataFrame | None = None
+    read_as: str | None = None  # how the frame was read (read_record_columns): FIRST_RECORDS, ...
 
     @property
     def count(self) -> int:
@@ -87,35 +88,111 @@ class Page:
         return self.records
 
 
-def read_record_columns(response: ArchivedResponse) -> pl.DataFrame | None:
+def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None
+                        ) -> pl.DataFrame | None:
     """A body that is a JSON array of objects, read as columns without a Python object per record;
     None when it cannot be (another charset, not an array of objects, values that do not fit one type
     per field: then it is decoded record by record, which reports what is wrong).
 
-    The schema is inferred from the first records; a field that appears only later makes polars
-    refuse, and the page is read again inferring from every record, so the columns are exactly the
-    fields the records carry. Strings read as they are; ``records_to_raw`` uses the columns only
-    when every field it reads is text (as Socrata publishes every value).
+    With ``schema`` (the fields earlier pages of the same fetch had: ``page_schema``) the page is read
+    with those fields when that provably loses nothing (``_read_with_schema``). Otherwise the schema is
+    inferred from the first records; a field that appears only later makes polars refuse, and the page
+    is read again inferring from every record, so the columns are exactly the fields the records carry.
+    Real feeds have optional fields that only a few records carry (NYC 311: bridge, taxi and vehicle
+    columns), which sends most pages down that second, slow read; the schema of earlier pages avoids it.
+    Strings read as they are; ``records_to_raw`` uses the columns only when every field it reads is text
+    (as Socrata publishes every value).
 
     Two differences from decoding record by record, both only for malformed or mixed feeds: a number
     among a field's strings is written as polars writes it (``0.0000001`` where ``as_text`` writes
     ``1e-07``: the same value), and a key repeated within one record keeps its first value where
     ``json.loads`` keeps the last."""
+    return _read_columns(response, schema)[0]
+
+
+# how a page was read as columns: schema inferred from its first records, from all of them, or given
+FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA = "first_records", "all_records", "given_schema"
+
+
+def _read_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None
+                  ) -> tuple[pl.DataFrame | None, str | None]:
     if not response.is_utf8 or response.body.lstrip()[:1] != b"[":
-        return None
-    for infer in (100, None):
+        return None, None
+    if schema:
+        frame = _read_with_schema(response.body, schema)
+        if frame is not None:
+            return frame, GIVEN_SCHEMA
+    for infer, how in ((100, FIRST_RECORDS), (None, ALL_RECORDS)):
         try:
-            return pl.read_json(response.body, infer_schema_length=infer)
+            return pl.read_json(response.body, infer_schema_length=infer), how
         except (pl.exceptions.PolarsError, ValueError):
             continue
-    return None
+    return None, None
 
 
-def array_page(number: int, response: ArchivedResponse) -> Page:
+def page_schema(schema: Mapping[str, pl.DataType] | None, page: Page) -> dict[str, pl.DataType] | None:
+    """The fields of the pages read so far, with this one's: what ``read_record_columns`` may read the
+    next page of the same fetch with. None while every page read from its first records' fields (then
+    that stays the cheaper read), and when a page was not read as columns or a field changed type."""
+    if page.frame is None or (schema is None and page.read_as == FIRST_RECORDS):
+        return None
+    merged = dict(schema or {})
+    for name, dtype in page.frame.schema.items():
+        if merged.setdefault(name, dtype) != dtype:
+            return None
+    return merged
+
+
+def _read_with_schema(body: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+    """The page read with ``schema``, or None unless every key in the body is one of its fields.
+
+    Given a schema, polars drops fields it is not told about without a word, so the frame is checked
+    against the body: in compact JSON every key opens with '"' right after '{' or ',', and a string
+    value cannot hold such a pair unescaped; so the body's count of them equals the number of values
+    the frame holds (top level and nested) exactly when no key was dropped. What else makes such a pair
+    (strings in a list, an explicit null, a repeated key) breaks the count and only sends the page to
+    the inferring read, as does whitespace between '{' or ',' and a quote, which would hide a key."""
+    if any(_holds_object_lists(dtype) for dtype in schema.values()):
+        return None  # keys inside lists of objects are not counted below
+    try:
+        frame = pl.read_json(body, schema=schema)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    raw = np.frombuffer(body, dtype=np.uint8)
+    opens, following = (raw[:-1] == ord("{")) | (raw[:-1] == ord(",")), raw[1:]
+    # whitespace then a quote (or more whitespace) after '{' or ',': a key the count would miss ('", "'
+    # within a string is escaped, so ", then" in a text value does not look like this)
+    after_space = np.flatnonzero(opens & (following <= ord(" "))) + 2
+    after_space = raw[after_space[after_space < raw.size]]
+    if np.count_nonzero((after_space == ord('"')) | (after_space <= ord(" "))):
+        return None
+    keys = np.count_nonzero(opens & (following == ord('"')))
+    return frame if keys == sum(_values_held(frame[name]) for name in frame.columns) else None
+
+
+def _holds_object_lists(dtype: pl.DataType) -> bool:
+    if isinstance(dtype, pl.List | pl.Array):
+        return isinstance(dtype.inner, pl.Struct) or _holds_object_lists(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return any(_holds_object_lists(f.dtype) for f in dtype.fields)
+    return False
+
+
+def _values_held(column: pl.Series) -> int:
+    """Keys the column's values stand for: one per non-null value, plus those inside objects."""
+    held = column.len() - column.null_count()
+    if isinstance(column.dtype, pl.Struct) and held:
+        present = column.filter(column.is_not_null())
+        held += sum(_values_held(present.struct.field(f.name)) for f in column.dtype.fields)
+    return held
+
+
+def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None) -> Page:
     """A page whose body is a JSON array of records (Socrata, Opendatasoft exports): as columns when
-    it reads as such, else decoded (a body that is not an array fails here, naming the URL)."""
-    frame = read_record_columns(response)
-    page = Page(number=number, response=response, frame=frame)
+    it reads as such (``schema``: see ``read_record_columns``), else decoded (a body that is not an
+    array fails here, naming the URL)."""
+    frame, read_as = _read_columns(response, schema)
+    page = Page(number=number, response=response, frame=frame, read_as=read_as)
     if frame is None:
         page.record_list()
     return page
