@@ -302,17 +302,46 @@ SOCRATA_FIELDS = {
 }
 
 
-def socrata_pages(raw: pl.DataFrame) -> list[tuple[str, str, int, bytes]]:
+# NYC 311's other columns (erm2-nwe9), which the project does not map: (share of records carrying one,
+# a value). The shares are assumptions (the real ones need the live dataset); what matters is that some
+# are rare, so a page's records differ in their fields as real pages do (Socrata leaves empty columns
+# out of a record).
+NYC_OPTIONAL_FIELDS = {
+    "agency_name": (1.0, "Department of Sanitation"), "descriptor": (0.98, "Loud Music/Party"),
+    "location_type": (0.7, "Street/Sidewalk"), "incident_zip": (0.97, "10462"),
+    "incident_address": (0.8, "2106 WALLACE AVENUE"), "street_name": (0.8, "WALLACE AVENUE"),
+    "cross_street_1": (0.5, "LYDIG AVENUE"), "cross_street_2": (0.5, "BRADY AVENUE"),
+    "intersection_street_1": (0.15, "LYDIG AVENUE"), "intersection_street_2": (0.15, "BRADY AVENUE"),
+    "address_type": (0.95, "ADDRESS"), "city": (0.95, "BRONX"), "landmark": (0.2, "WALLACE AVENUE"),
+    "facility_type": (0.05, "DSNY Garage"), "due_date": (0.03, "2024-05-09T00:21:26.000"),
+    "community_board": (1.0, "11 BRONX"), "bbl": (0.75, "2043170041"),
+    "x_coordinate_state_plane": (0.97, "1021587"), "y_coordinate_state_plane": (0.97, "251260"),
+    "park_facility_name": (0.99, "Unspecified"), "park_borough": (0.99, "BRONX"),
+    "vehicle_type": (0.005, "Car Service"), "taxi_company_borough": (0.001, "QUEENS"),
+    "taxi_pick_up_location": (0.005, "JFK Airport"), "bridge_highway_name": (0.005, "BQE/Gowanus Expwy"),
+    "bridge_highway_direction": (0.005, "Northbound"), "road_ramp": (0.005, "Roadway"),
+    "bridge_highway_segment": (0.005, "Exit 27 (Prospect Expwy) - Exit 26 (Hamilton Ave)"),
+}
+
+
+def socrata_pages(raw: pl.DataFrame, optional_fields: bool = False,
+                  seed: int = 7) -> list[tuple[str, str, int, bytes]]:
     """Raw rows as Socrata JSON page bodies: (city_id, partition_month, page_number, body). Missing
-    values are left out of a record, as Socrata does; system fields :id, :updated_at are included."""
+    values are left out of a record, as Socrata does; system fields :id, :updated_at are included.
+    With ``optional_fields``, each record also carries NYC's unmapped columns at their assumed shares
+    (NYC_OPTIONAL_FIELDS, seeded)."""
     from hotline_eval.sources.common import RAW_COLUMNS
     rename = {RAW_COLUMNS[f]: name for f, name in SOCRATA_FIELDS.items()}
+    rng = np.random.default_rng(seed)
+    optional = [pl.when(pl.lit(pl.Series(rng.random(raw.height) < share))).then(pl.lit(value)).alias(name)
+                for name, (share, value) in NYC_OPTIONAL_FIELDS.items()] if optional_fields else []
     records = raw.select(
         "city_id", "partition_month", "page_number",
         pl.format("row-{}", pl.col("request_id").str.replace("-", "_")).alias(":id"),
         pl.col("source_updated_at").alias(":updated_at"),
         pl.col("created_raw").alias(":created_at"),
         *[pl.col(raw_col).alias(name) for raw_col, name in rename.items()],
+        *optional,
     )
     fields = [c for c in records.columns if c not in ("city_id", "partition_month", "page_number")]
     # one JSON object per record, nulls dropped (encoded as a struct, then the null keys stripped)

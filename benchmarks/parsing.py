@@ -20,13 +20,14 @@ PARSE_URL = "https://data.cityofnewyork.us/resource/erm2-nwe9.json"
 HEADERS = {"Content-Type": "application/json;charset=utf-8", "X-SODA2-Fields": "[]"}
 
 
-def pages_dir(rows: int, source_rows: int) -> Path:
-    return DATA_DIR / f"socrata_pages_{rows}_of_{source_rows}"
+def pages_dir(rows: int, source_rows: int, optional_fields: bool = False) -> Path:
+    return DATA_DIR / f"socrata_pages_{rows}_of_{source_rows}{'_nyc_optional_fields' if optional_fields else ''}"
 
 
-def ensure_pages(rows: int, source_rows: int) -> Path:
-    """Write (once) the first ``rows`` generated requests as Socrata JSON pages, one file per page."""
-    folder = pages_dir(rows, source_rows)
+def ensure_pages(rows: int, source_rows: int, optional_fields: bool = False) -> Path:
+    """Write (once) the first ``rows`` generated requests as Socrata JSON pages, one file per page; with
+    ``optional_fields``, the records also carry NYC's unmapped columns (generate.NYC_OPTIONAL_FIELDS)."""
+    folder = pages_dir(rows, source_rows, optional_fields)
     index = folder / "index.parquet"
     if index.exists():
         return folder
@@ -37,7 +38,7 @@ def ensure_pages(rows: int, source_rows: int) -> Path:
     sizes = sizes.sample(fraction=1.0, shuffle=True, seed=1).with_columns(pl.col("len").cum_sum().alias("_upto"))
     chosen = sizes.filter((pl.col("_upto") - pl.col("len")) < rows).select("city_id", "partition_month")
     frame = frame.join(chosen, on=["city_id", "partition_month"], how="semi")
-    pages = socrata_pages(to_raw(frame))
+    pages = socrata_pages(to_raw(frame), optional_fields)
     (folder / "bodies").mkdir(parents=True, exist_ok=True)
     files = []
     for i, (city, month, number, body) in enumerate(pages):
@@ -52,7 +53,7 @@ def run(folder: str) -> dict:
     from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
-    from hotline_eval.sources.common import array_page, records_to_raw
+    from hotline_eval.sources.common import array_page, page_schema, records_to_raw
     from hotline_eval.transforms.service_requests import stage_requests
 
     folder = Path(folder)
@@ -69,11 +70,12 @@ def run(folder: str) -> dict:
         bodies = [(number, (folder / name).read_bytes())
                   for number, name in part.select("page_number", "file").iter_rows()]
         t0 = time.perf_counter()
-        pages = []
+        pages, schema = [], None
         for number, body in bodies:
             response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
                                      200, HEADERS, body, is_synthetic=True)
-            pages.append(array_page(number, response))  # as socrata.fetch_pages reads a page
+            pages.append(array_page(number, response, schema))  # as socrata.fetch_pages reads a page
+            schema = page_schema(schema, pages[-1])
         t1 = time.perf_counter()
         raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,
                              updated_system_field=":updated_at")
