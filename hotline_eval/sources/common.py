@@ -88,11 +88,16 @@ class Page:
         return self.records
 
 
+# how a page was read as columns: schema inferred from its first records, from all of them, or given
+FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA = "first_records", "all_records", "given_schema"
+
+
 def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None
-                        ) -> pl.DataFrame | None:
-    """A body that is a JSON array of objects, read as columns without a Python object per record;
-    None when it cannot be (another charset, not an array of objects, values that do not fit one type
-    per field: then it is decoded record by record, which reports what is wrong).
+                        ) -> tuple[pl.DataFrame | None, str | None]:
+    """A body that is a JSON array of objects, read as columns without a Python object per record, and
+    how it was read (FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA); (None, None) when it cannot be (another
+    charset, not an array of objects, values that do not fit one type per field: then it is decoded
+    record by record, which reports what is wrong).
 
     With ``schema`` (the fields earlier pages of the same fetch had: ``page_schema``) the page is read
     with those fields when that provably loses nothing (``_read_with_schema``). Otherwise the schema is
@@ -107,15 +112,6 @@ def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.Data
     among a field's strings is written as polars writes it (``0.0000001`` where ``as_text`` writes
     ``1e-07``: the same value), and a key repeated within one record keeps its first value where
     ``json.loads`` keeps the last."""
-    return _read_columns(response, schema)[0]
-
-
-# how a page was read as columns: schema inferred from its first records, from all of them, or given
-FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA = "first_records", "all_records", "given_schema"
-
-
-def _read_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None
-                  ) -> tuple[pl.DataFrame | None, str | None]:
     if not response.is_utf8 or response.body.lstrip()[:1] != b"[":
         return None, None
     if schema:
@@ -191,7 +187,7 @@ def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.
     """A page whose body is a JSON array of records (Socrata, Opendatasoft exports): as columns when
     it reads as such (``schema``: see ``read_record_columns``), else decoded (a body that is not an
     array fails here, naming the URL)."""
-    frame, read_as = _read_columns(response, schema)
+    frame, read_as = read_record_columns(response, schema)
     page = Page(number=number, response=response, frame=frame, read_as=read_as)
     if frame is None:
         page.record_list()
