@@ -86,7 +86,7 @@ def run(rows: int, verify: bool = False) -> dict:
     from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
-    from hotline_eval.sources.common import Page, array_page, page_schema, records_to_raw
+    from hotline_eval.sources.common import ArrayPageReader, Page, records_to_raw
     from hotline_eval.warehouse import replace_many
 
     t_setup = time.perf_counter()
@@ -101,12 +101,11 @@ def run(rows: int, verify: bool = False) -> dict:
 
     t0 = time.perf_counter()
     by_partition: dict[tuple[str, str], list[Page]] = {}
-    schemas: dict[tuple[str, str], dict | None] = {}
+    readers: dict[tuple[str, str], ArrayPageReader] = {}  # one per partition, as socrata.fetch_pages reads
     for city, month, number, body in pages:
         response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
                                  200, HEADERS, body, is_synthetic=True)
-        page = array_page(number, response, schemas.get((city, month)))  # as socrata.fetch_pages reads a page
-        schemas[(city, month)] = page_schema(schemas.get((city, month)), page)
+        page = readers.setdefault((city, month), ArrayPageReader()).read(number, response)
         by_partition.setdefault((city, month), []).append(page)
     new_rows = 0
     for (city, month), part_pages in by_partition.items():

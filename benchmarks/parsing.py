@@ -53,7 +53,7 @@ def run(folder: str) -> dict:
     from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
-    from hotline_eval.sources.common import array_page, page_schema, records_to_raw
+    from hotline_eval.sources.common import ArrayPageReader, records_to_raw
     from hotline_eval.transforms.service_requests import stage_requests
 
     folder = Path(folder)
@@ -70,12 +70,11 @@ def run(folder: str) -> dict:
         bodies = [(number, (folder / name).read_bytes())
                   for number, name in part.select("page_number", "file").iter_rows()]
         t0 = time.perf_counter()
-        pages, schema = [], None
+        pages, reader = [], ArrayPageReader()  # as socrata.fetch_pages reads its pages
         for number, body in bodies:
             response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
                                      200, HEADERS, body, is_synthetic=True)
-            pages.append(array_page(number, response, schema))  # as socrata.fetch_pages reads a page
-            schema = page_schema(schema, pages[-1])
+            pages.append(reader.read(number, response))
         t1 = time.perf_counter()
         raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,
                              updated_system_field=":updated_at")

@@ -161,15 +161,12 @@ def _late(records: list[dict], at: int, **fields: str) -> list[dict]:
 def _read_in_turn(bodies: list[bytes]):
     """Pages read one after another as socrata.fetch_pages reads them, each with the schema learned so far."""
     from hotline_eval.archive import make_response
-    from hotline_eval.sources.common import array_page, page_schema
-    pages, schema = [], None
-    for number, body in enumerate(bodies):
-        response = make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json",
-                                 {"$offset": number}, 200, {"Content-Type": "application/json"}, body,
-                                 is_synthetic=True)
-        pages.append(array_page(number, response, schema))
-        schema = page_schema(schema, pages[-1])
-    return pages
+    from hotline_eval.sources.common import ArrayPageReader
+    reader = ArrayPageReader()
+    return [reader.read(number, make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json",
+                                              {"$offset": number}, 200, {"Content-Type": "application/json"},
+                                              body, is_synthetic=True))
+            for number, body in enumerate(bodies)]
 
 
 def _same_frame(page) -> None:

@@ -194,6 +194,19 @@ def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.
     return page
 
 
+class ArrayPageReader:
+    """Reads the pages of one fetch in turn (``array_page``), each with the fields of the pages before it
+    (``page_schema``): what socrata.fetch_pages does, and the benchmarks with it."""
+
+    def __init__(self) -> None:
+        self.schema: dict[str, pl.DataType] | None = None
+
+    def read(self, number: int, response: ArchivedResponse) -> Page:
+        page = array_page(number, response, self.schema)
+        self.schema = page_schema(self.schema, page)
+        return page
+
+
 @dataclass
 class RawBatch:
     """The raw rows of one partition, what was rejected on the way, and what was fetched."""

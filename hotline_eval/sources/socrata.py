@@ -15,7 +15,7 @@ from datetime import date
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.registry import Source
-from hotline_eval.sources.common import Page, RawBatch, array_page, page_schema, records_to_raw
+from hotline_eval.sources.common import ArrayPageReader, Page, RawBatch, records_to_raw
 
 SYSTEM_ID = ":id"
 SYSTEM_UPDATED = ":updated_at"
@@ -58,11 +58,10 @@ def fetch_pages(client: HttpClient, source: Source, where: str, *, app_token: st
     """Yield pages until one comes back short. ``$order`` on the system id keeps paging stable."""
     headers = {"X-App-Token": app_token} if app_token else None
     url = resource_url(source)
-    schema = None  # the fields of the pages so far, so a page need not infer them again
+    reader = ArrayPageReader()  # a page need not infer the fields the pages before it had
     for number in range(MAX_PAGES):
         response = client.get(url, page_params(source, where, number, order=order), headers=headers)
-        page = array_page(number, response, schema)
-        schema = page_schema(schema, page)
+        page = reader.read(number, response)
         yield page
         if page.count < source.page_size:
             return
