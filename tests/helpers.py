@@ -38,10 +38,20 @@ def nyc_record(key: int, created: str, *, closed: str | None = None, status: str
     return record
 
 
-def serve_socrata_pages(server: HTTPServer, source: Source, month: str, pages: list[list[dict]]) -> None:
-    """Answer exactly the queries the connector sends for ``month``, page by page."""
+def serve_socrata_pages(server: HTTPServer, source: Source, month: str, pages: list[list[dict]],
+                        declared: list[str] | None = None) -> None:
+    """Answer exactly the queries the connector sends for ``month``, page by page; with ``declared``, in
+    SODA's own layout (a record per line) with the X-SODA2-Fields and X-SODA2-Types headers it sends."""
     where = socrata.month_where(source, month)
     for number, page in enumerate(pages):
         params = {k: str(v) for k, v in socrata.page_params(source, where, number).items()}
+        headers = {"X-SODA2-Fields": json.dumps(declared), "X-SODA2-Types": json.dumps(
+            ["fixed_timestamp" if name == ":updated_at" else "text" for name in declared])} if declared else None
         server.expect_request(f"/resource/{source.dataset}.json", query_string=params).respond_with_data(
-            json.dumps(page), content_type="application/json;charset=utf-8")
+            soda_body(page) if declared else json.dumps(page), content_type="application/json;charset=utf-8",
+            headers=headers)
+
+
+def soda_body(records: list[Any]) -> str:
+    """A page as SODA writes it: compact, one record per line (soda-fountain's JsonExporter)."""
+    return "[" + "\n,".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in records) + "]\n"

@@ -8,7 +8,7 @@ from pytest_httpserver import HTTPServer
 from hotline_eval.errors import FetchError
 from hotline_eval.http import HttpClient
 from hotline_eval.sources import socrata
-from tests.helpers import nyc_record, nyc_source, serve_socrata_pages
+from tests.helpers import nyc_record, nyc_source, serve_socrata_pages, soda_body
 
 
 def test_month_window_is_half_open_local_time() -> None:
@@ -149,8 +149,7 @@ def test_a_body_that_is_not_an_array_of_records_fails_naming_the_url(body: bytes
 
 def _compact(records: list[dict]) -> bytes:
     """A page as SODA writes it: compact, one record per line."""
-    import json
-    return ("[" + "\n,".join(json.dumps(r, separators=(",", ":")) for r in records) + "]\n").encode()
+    return soda_body(records).encode()
 
 
 def _late(records: list[dict], at: int, **fields: str) -> list[dict]:
@@ -250,3 +249,103 @@ def test_a_fetch_with_rare_fields_gives_the_rows_of_reading_every_page_alone(ser
     assert batch.rows.equals(reference.rows)
     assert batch.fields_seen == reference.fields_seen
     assert {"vehicle_type", "landmark"} <= batch.fields_seen
+
+
+def _declared_fetch(server: HTTPServer, client: HttpClient, pages: list[list[dict]], declared: list[str]):
+    """A fetch of pages served with X-SODA2 headers, and the same pages' records decoded one by one."""
+    from hotline_eval.sources.common import records_to_raw
+    from tests.helpers import NYC_FIELDS
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=200)
+    serve_socrata_pages(server, source, "2024-03", pages, declared=declared)
+    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
+    alone = [type(p)(number=p.number, response=p.response, records=p.response.json()) for p in batch.pages]
+    reference = records_to_raw(alone, NYC_FIELDS, city_id="new_york", source_id=source.id,
+                               partition_month="2024-03", updated_system_field=":updated_at")
+    return batch, reference
+
+
+NYC_DECLARED = [":id", ":updated_at", "unique_key", "created_date", "closed_date", "agency", "complaint_type",
+                "status", "open_data_channel_type", "borough", "latitude", "longitude", "resolution_description",
+                "resolution_action_updated_date", "vehicle_type", "landmark", "location"]
+
+
+def test_pages_that_declare_their_fields_are_read_for_the_mapped_fields_only(server: HTTPServer,
+                                                                            client: HttpClient) -> None:
+    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    location = {"type": "Point", "coordinates": [-73.9442, 40.6782]}
+    pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000", location=location,
+                         **({"closed": "2024-03-29T08:00:00.000"} if i % 3 else {}),
+                         **({"vehicle_type": "Car"} if (p * 200 + i) % 97 == 5 else {}),
+                         **({"resolution_description": "Done, «fixed»"} if i % 5 == 0 else {}))
+              for i in range(200 if p < 2 else 17)] for p in range(3)]
+    batch, reference = _declared_fetch(server, client, pages, NYC_DECLARED)
+    assert [p.read_as for p in batch.pages] == [WANTED_OF_DECLARED] * 3
+    # the mapped fields the page declares, and :updated_at; not location, vehicle_type, ...
+    assert set(batch.pages[0].frame.columns) == set(socrata.wanted_fields(
+        nyc_source("https://x"))) & set(NYC_DECLARED)
+    assert batch.rows.equals(reference.rows)
+    # seen: what the records carry of the mapped fields, and every declared field not read
+    assert batch.fields_seen == reference.fields_seen | {"landmark"}
+    assert "landmark" not in reference.fields_seen  # declared, carried by no record
+
+
+def test_a_declared_mapped_field_no_record_carries_stays_unseen(server: HTTPServer, client: HttpClient) -> None:
+    """Drift reports a mapped field that no record has; declaring it must not hide that."""
+    import polars as pl
+
+    from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
+    pages = [[nyc_record(i, "2024-03-02T08:00:00.000") for i in range(5)]]  # no closed_date, no resolution
+    batch, reference = _declared_fetch(server, client, pages, NYC_DECLARED)
+    assert batch.fields_seen - reference.fields_seen == {"landmark", "location", "vehicle_type"}
+    assert {"closed_date", "resolution_description"}.isdisjoint(batch.fields_seen)
+    drift = field_drift(pl.DataFrame(schema=FIELDS_SCHEMA), "nyc", "2024-03", batch.fields_seen,
+                        nyc_source("https://x").fields, had_records=True)
+    assert {"closed_date", "resolution_description"} <= set(drift.missing_mapped)
+
+
+@pytest.mark.parametrize("case", ["object_value", "boolean_value", "mapped_not_declared", "no_records"])
+def test_a_declared_page_gives_the_rows_decoding_it_gives(server: HTTPServer, client: HttpClient,
+                                                          case: str) -> None:
+    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    records = [nyc_record(i, "2024-03-02T08:00:00.000", resolution_description="ok") for i in range(30)]
+    declared = list(NYC_DECLARED)
+    if case == "object_value":  # a mapped field holding an object: polars refuses it as text
+        records[20]["resolution_description"] = {"text": "ok", "by": "DOT"}
+    elif case == "boolean_value":
+        records[20]["resolution_description"] = True
+    elif case == "mapped_not_declared":  # the header leaves out a field the records carry: not read
+        declared.remove("resolution_description")
+    elif case == "no_records":
+        records = []
+    batch, reference = _declared_fetch(server, client, [records], declared)
+    page = batch.pages[0]
+    if case == "object_value":
+        assert page.read_as != WANTED_OF_DECLARED
+        assert batch.rows.equals(reference.rows) and batch.fields_seen == reference.fields_seen
+    elif case == "mapped_not_declared":
+        assert page.read_as == WANTED_OF_DECLARED
+        assert batch.rows["resolution_raw"].null_count() == 30  # what the publisher says is not there
+        assert "resolution_description" not in batch.fields_seen
+    else:
+        assert page.read_as == WANTED_OF_DECLARED
+        assert batch.rows.equals(reference.rows)
+        if case == "boolean_value":
+            assert batch.rows["resolution_raw"][20] == "true"
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"x-soda2-fields": "[]", "x-soda2-types": "[]"},
+    {"x-soda2-fields": '["a","b"]'},
+    {"x-soda2-fields": '["a","b"]', "x-soda2-types": '["text"]'},
+    {"x-soda2-fields": '["a",', "x-soda2-types": '["text"]'},
+    {"x-soda2-fields": '["a",2]', "x-soda2-types": '["text","text"]'},
+    {"x-soda2-fields": '{"a":"text"}', "x-soda2-types": '["text"]'},
+])
+def test_fields_are_declared_only_by_both_headers_agreeing(headers: dict[str, str]) -> None:
+    from hotline_eval.archive import make_response
+    response = make_response("GET", "https://x/resource/a.json", None, 200, headers, b"[]")
+    assert socrata.declared_fields(response) is None
+    both = make_response("GET", "https://x/resource/a.json", None, 200,
+                         {"X-SODA2-Fields": '["a","b"]', "X-SODA2-Types": '["text","point"]'}, b"[]")
+    assert socrata.declared_fields(both) == ("a", "b")

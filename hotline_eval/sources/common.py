@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,8 @@ class Page:
     records: list[Any] | None = None
     frame: pl.DataFrame | None = None
     read_as: str | None = None  # how the frame was read (read_record_columns): FIRST_RECORDS, ...
+    # every field the publisher says its records can carry (Socrata's X-SODA2-Fields), when it says so
+    declared_fields: tuple[str, ...] | None = None
 
     @property
     def count(self) -> int:
@@ -88,16 +90,24 @@ class Page:
         return self.records
 
 
-# how a page was read as columns: schema inferred from its first records, from all of them, or given
+# how a page was read as columns: schema inferred from its first records, from all of them, or given;
+# or only the wanted fields, the publisher having declared every field its records can carry
 FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA = "first_records", "all_records", "given_schema"
+WANTED_OF_DECLARED = "wanted_of_declared"
 
 
-def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None
+def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None, *,
+                        wanted: Collection[str] = (), declared: Collection[str] | None = None
                         ) -> tuple[pl.DataFrame | None, str | None]:
     """A body that is a JSON array of objects, read as columns without a Python object per record, and
-    how it was read (FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA); (None, None) when it cannot be (another
-    charset, not an array of objects, values that do not fit one type per field: then it is decoded
-    record by record, which reports what is wrong).
+    how it was read (FIRST_RECORDS, ALL_RECORDS, GIVEN_SCHEMA, WANTED_OF_DECLARED); (None, None) when it
+    cannot be (another charset, not an array of objects, values that do not fit one type per field: then
+    it is decoded record by record, which reports what is wrong).
+
+    With ``declared``, every field the page's records can carry (Socrata lists them in X-SODA2-Fields),
+    only the ``wanted`` fields among them are read, as text: no field the records carry can be missed, so
+    nothing needs checking, and the other fields are not built into columns (most of a wide feed's bytes).
+    A wanted field holding an object or list makes polars refuse; the page is then read as below.
 
     With ``schema`` (the fields earlier pages of the same fetch had: ``page_schema``) the page is read
     with those fields when that provably loses nothing (``_read_with_schema``). Otherwise the schema is
@@ -114,6 +124,11 @@ def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.Data
     ``json.loads`` keeps the last."""
     if not response.is_utf8 or response.body.lstrip()[:1] != b"[":
         return None, None
+    if declared is not None and (read := [name for name in wanted if name in declared]):
+        try:
+            return pl.read_json(response.body, schema=dict.fromkeys(read, pl.String)), WANTED_OF_DECLARED
+        except (pl.exceptions.PolarsError, ValueError):
+            pass
     if schema:
         frame = _read_with_schema(response.body, schema)
         if frame is not None:
@@ -129,7 +144,10 @@ def read_record_columns(response: ArchivedResponse, schema: Mapping[str, pl.Data
 def page_schema(schema: Mapping[str, pl.DataType] | None, page: Page) -> dict[str, pl.DataType] | None:
     """The fields of the pages read so far, with this one's: what ``read_record_columns`` may read the
     next page of the same fetch with. None while every page read from its first records' fields (then
-    that stays the cheaper read), and when a page was not read as columns or a field changed type."""
+    that stays the cheaper read), and when a page was not read as columns or a field changed type. A page
+    read for its wanted fields only teaches nothing (its frame lacks the others)."""
+    if page.read_as == WANTED_OF_DECLARED:
+        return None if schema is None else dict(schema)
     if page.frame is None or (schema is None and page.read_as == FIRST_RECORDS):
         return None
     merged = dict(schema or {})
@@ -183,12 +201,14 @@ def _values_held(column: pl.Series) -> int:
     return held
 
 
-def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None) -> Page:
+def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.DataType] | None = None, *,
+               wanted: Collection[str] = (), declared: Collection[str] | None = None) -> Page:
     """A page whose body is a JSON array of records (Socrata, Opendatasoft exports): as columns when
-    it reads as such (``schema``: see ``read_record_columns``), else decoded (a body that is not an
-    array fails here, naming the URL)."""
-    frame, read_as = read_record_columns(response, schema)
-    page = Page(number=number, response=response, frame=frame, read_as=read_as)
+    it reads as such (``schema``, ``wanted``, ``declared``: see ``read_record_columns``), else decoded (a
+    body that is not an array fails here, naming the URL)."""
+    frame, read_as = read_record_columns(response, schema, wanted=wanted, declared=declared)
+    page = Page(number=number, response=response, frame=frame, read_as=read_as,
+                declared_fields=tuple(declared) if declared is not None else None)
     if frame is None:
         page.record_list()
     return page
@@ -196,13 +216,18 @@ def array_page(number: int, response: ArchivedResponse, schema: Mapping[str, pl.
 
 class ArrayPageReader:
     """Reads the pages of one fetch in turn (``array_page``), each with the fields of the pages before it
-    (``page_schema``): what socrata.fetch_pages does, and the benchmarks with it."""
+    (``page_schema``), or only the ``wanted`` fields of a page whose fields are ``declared``: what
+    socrata.fetch_pages does (``socrata.page_reader``), and the benchmarks with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Collection[str] = (),
+                 declared: Callable[[ArchivedResponse], Collection[str] | None] | None = None) -> None:
         self.schema: dict[str, pl.DataType] | None = None
+        self.wanted = tuple(wanted)
+        self.declared = declared  # the fields a response declares its records can carry, if it does
 
     def read(self, number: int, response: ArchivedResponse) -> Page:
-        page = array_page(number, response, self.schema)
+        declared = self.declared(response) if self.declared is not None and self.wanted else None
+        page = array_page(number, response, self.schema, wanted=self.wanted, declared=declared)
         self.schema = page_schema(self.schema, page)
         return page
 
@@ -301,6 +326,17 @@ def _text_fields(page: Page, specs: Mapping[str, str], id_spec: str | None) -> p
     return pl.DataFrame([frame.get_column(spec) for spec in sorted(set(specs.values())) if spec in schema])
 
 
+def _fields_seen(page: Page) -> Iterable[str]:
+    """The fields a page read as columns shows: its columns; for a page read for its wanted fields only,
+    those a record carries (a field our mapping reads that no record has must stay unseen: drift reports
+    it) and the declared fields not read, which the publisher says its records carry."""
+    frame = page.frame
+    if page.read_as != WANTED_OF_DECLARED or page.declared_fields is None:
+        return frame.columns
+    present = [name for name in frame.columns if frame[name].null_count() < frame.height]
+    return [*present, *(name for name in page.declared_fields if name not in frame.columns)]
+
+
 def _good_records(page: Page, fields: Mapping[str, str], *, city_id: str, source_id: str, partition_month: str,
                   rejects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The page's records that are objects with an id; the others go to ``rejects`` with the reason."""
@@ -359,7 +395,7 @@ def records_to_raw(
         text = None if derive_id_from else _text_fields(page, specs, fields.get("request_id"))
         if text is not None:
             as_columns.append((index, text))
-            fields_seen.update(page.frame.columns)
+            fields_seen.update(_fields_seen(page))
             continue
         good = _good_records(page, fields, city_id=city_id, source_id=source_id, partition_month=partition_month,
                              rejects=rejects)

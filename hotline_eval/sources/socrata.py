@@ -4,18 +4,23 @@ Docs: https://dev.socrata.com/docs/paging.html (paging needs an ``$order`` to be
 https://dev.socrata.com/docs/queries/where.html, https://dev.socrata.com/docs/system-fields.html
 (``:id``, ``:updated_at``), https://dev.socrata.com/docs/app-tokens.html (``X-App-Token`` header).
 Floating timestamps (no zone) are the city's local time; the staging transform converts them.
+A JSON response lists the query's fields and their types in the X-SODA2-Fields and X-SODA2-Types headers
+(left out when the two together pass 5,000 characters: soda-fountain's Exporter.writeSoda2FieldsHeader).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import date
 
+from hotline_eval.archive import ArchivedResponse
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.registry import Source
 from hotline_eval.sources.common import ArrayPageReader, Page, RawBatch, records_to_raw
+from hotline_eval.sources.drift import top_level
 
 SYSTEM_ID = ":id"
 SYSTEM_UPDATED = ":updated_at"
@@ -53,12 +58,39 @@ def page_params(source: Source, where: str, number: int, *, order: str = SYSTEM_
     }
 
 
+def declared_fields(response: ArchivedResponse) -> tuple[str, ...] | None:
+    """The fields the response's records can carry, from X-SODA2-Fields (with X-SODA2-Types beside it, as
+    SODA writes them); None when the headers are absent, empty or do not match."""
+    try:
+        fields = json.loads(response.headers.get("x-soda2-fields") or "null")
+        types = json.loads(response.headers.get("x-soda2-types") or "null")
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(fields, list) and isinstance(types, list) and fields and len(fields) == len(types)
+            and all(isinstance(f, str) for f in fields)):
+        return None
+    return tuple(fields)
+
+
+def wanted_fields(source: Source) -> tuple[str, ...]:
+    """The published fields the source's mapping reads, and the system field ``:updated_at``."""
+    return tuple(dict.fromkeys([*(name for spec in source.fields.values() for name in top_level(spec)),
+                                SYSTEM_UPDATED]))
+
+
+def page_reader(source: Source) -> ArrayPageReader:
+    """How one fetch's pages are read: for the fields the mapping reads when a page declares its fields,
+    else each with the fields of the pages before it (a page need not infer them again)."""
+    return ArrayPageReader(wanted=wanted_fields(source), declared=declared_fields)
+
+
 def fetch_pages(client: HttpClient, source: Source, where: str, *, app_token: str | None = None,
                 order: str = SYSTEM_ID) -> Iterator[Page]:
-    """Yield pages until one comes back short. ``$order`` on the system id keeps paging stable."""
+    """Yield pages until one comes back short. ``$order`` on the system id keeps paging stable. A page
+    whose fields are declared is read for the fields the mapping reads only (``read_record_columns``)."""
     headers = {"X-App-Token": app_token} if app_token else None
     url = resource_url(source)
-    reader = ArrayPageReader()  # a page need not infer the fields the pages before it had
+    reader = page_reader(source)
     for number in range(MAX_PAGES):
         response = client.get(url, page_params(source, where, number, order=order), headers=headers)
         page = reader.read(number, response)
