@@ -22,6 +22,7 @@ What is realistic about it:
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -324,17 +325,47 @@ NYC_OPTIONAL_FIELDS = {
 }
 
 
+# SODA types of the fields the pages carry, for the X-SODA2-Types header (NYC 311's, erm2-nwe9)
+SOCRATA_TYPES = {
+    ":id": "row_identifier", ":updated_at": "fixed_timestamp", ":created_at": "fixed_timestamp",
+    "created_date": "floating_timestamp", "closed_date": "floating_timestamp",
+    "resolution_action_updated_date": "floating_timestamp", "due_date": "floating_timestamp",
+    "latitude": "number", "longitude": "number", "x_coordinate_state_plane": "number",
+    "y_coordinate_state_plane": "number", "location": "point",
+}
+
+
+def socrata_fields(optional_fields: bool = False) -> list[str]:
+    """The fields of ``socrata_pages``' records, in the order SODA lists them (system fields first)."""
+    return [":id", ":updated_at", ":created_at", *SOCRATA_FIELDS.values(),
+            *([*NYC_OPTIONAL_FIELDS, "location"] if optional_fields else [])]
+
+
+def socrata_headers(optional_fields: bool = False) -> dict[str, str]:
+    """The headers SODA sends with such a page: its fields and their types (X-SODA2-Fields, -Types)."""
+    fields = socrata_fields(optional_fields)
+    return {"Content-Type": "application/json;charset=utf-8",
+            "X-SODA2-Fields": json.dumps(fields, separators=(",", ":")),
+            "X-SODA2-Types": json.dumps([SOCRATA_TYPES.get(f, "text") for f in fields], separators=(",", ":"))}
+
+
 def socrata_pages(raw: pl.DataFrame, optional_fields: bool = False,
                   seed: int = 7) -> list[tuple[str, str, int, bytes]]:
-    """Raw rows as Socrata JSON page bodies: (city_id, partition_month, page_number, body). Missing
+    """Raw rows as Socrata JSON page bodies: (city_id, partition_month, page_number, body), laid out as
+    SODA writes them (``[`` record ``\n,`` record ... ``]\n``, soda-fountain's JsonExporter). Missing
     values are left out of a record, as Socrata does; system fields :id, :updated_at are included.
     With ``optional_fields``, each record also carries NYC's unmapped columns at their assumed shares
-    (NYC_OPTIONAL_FIELDS, seeded)."""
+    (NYC_OPTIONAL_FIELDS, seeded) and ``location``, a GeoJSON point, wherever it has coordinates."""
     from hotline_eval.sources.common import RAW_COLUMNS
     rename = {RAW_COLUMNS[f]: name for f, name in SOCRATA_FIELDS.items()}
     rng = np.random.default_rng(seed)
     optional = [pl.when(pl.lit(pl.Series(rng.random(raw.height) < share))).then(pl.lit(value)).alias(name)
                 for name, (share, value) in NYC_OPTIONAL_FIELDS.items()] if optional_fields else []
+    if optional_fields:
+        lon, lat = (pl.col(c).cast(pl.Float64, strict=False) for c in ("longitude_raw", "latitude_raw"))
+        optional.append(pl.when(lon.is_not_null() & lat.is_not_null())
+                        .then(pl.struct(pl.lit("Point").alias("type"), pl.concat_list(lon, lat).alias("coordinates")))
+                        .alias("location"))
     records = raw.select(
         "city_id", "partition_month", "page_number",
         pl.format("row-{}", pl.col("request_id").str.replace("-", "_")).alias(":id"),
@@ -344,12 +375,13 @@ def socrata_pages(raw: pl.DataFrame, optional_fields: bool = False,
         *optional,
     )
     fields = [c for c in records.columns if c not in ("city_id", "partition_month", "page_number")]
+    assert fields == socrata_fields(optional_fields)
     # one JSON object per record, nulls dropped (encoded as a struct, then the null keys stripped)
     records = records.with_columns(pl.struct(fields).struct.json_encode().str.replace_all(r',?"[^"]+":null', "")
                                    .str.replace(r"^\{,", "{").alias("_json"))
     grouped = records.group_by("city_id", "partition_month", "page_number", maintain_order=True).agg(
-        pl.col("_json").str.join(","))
-    return [(c, m, int(p), ("[" + j + "]").encode()) for c, m, p, j in grouped.iter_rows()]
+        pl.col("_json").str.join("\n,"))
+    return [(c, m, int(p), ("[" + j + "]\n").encode()) for c, m, p, j in grouped.iter_rows()]
 
 
 def staging_path(rows: int) -> Path:

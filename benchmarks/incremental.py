@@ -27,8 +27,16 @@ import duckdb
 import polars as pl
 
 from benchmarks import impls
-from benchmarks.generate import DATA_DIR, city_table, ensure_staging, generated_path, socrata_pages, to_raw
-from benchmarks.parsing import HEADERS, PARSE_URL
+from benchmarks.generate import (
+    DATA_DIR,
+    city_table,
+    ensure_staging,
+    generated_path,
+    socrata_headers,
+    socrata_pages,
+    to_raw,
+)
+from benchmarks.parsing import PARSE_URL
 
 DAY = datetime(2024, 12, 31, tzinfo=UTC)
 
@@ -49,7 +57,7 @@ def _setup(rows: int):
     con.execute("CHECKPOINT")
     day_raw = to_raw(day.with_columns(
         (pl.int_range(pl.len()).over("city_id", "partition_month") // 1000).cast(pl.Int32).alias("page_number")))
-    return con, history.height, socrata_pages(day_raw)
+    return con, history.height, socrata_pages(day_raw, optional_fields=True)  # as NYC's pages are
 
 
 def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
@@ -86,6 +94,7 @@ def run(rows: int, verify: bool = False) -> dict:
     from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
+    from hotline_eval.sources import socrata
     from hotline_eval.sources.common import ArrayPageReader, Page, records_to_raw
     from hotline_eval.warehouse import replace_many
 
@@ -94,7 +103,9 @@ def run(rows: int, verify: bool = False) -> dict:
     setup_s = time.perf_counter() - t_setup
     zones = dict(city_table().select("city_id", "timezone").iter_rows())
     sources = dict(city_table().select("city_id", "source_id").iter_rows())
-    fields = dict(load_registry().city("new_york").sources[0].fields)
+    source = load_registry().city("new_york").sources[0]
+    fields = dict(source.fields)
+    headers = socrata_headers(optional_fields=True)
     mappings = load_mappings()
 
     full = _full(con, zones, mappings)
@@ -104,8 +115,8 @@ def run(rows: int, verify: bool = False) -> dict:
     readers: dict[tuple[str, str], ArrayPageReader] = {}  # one per partition, as socrata.fetch_pages reads
     for city, month, number, body in pages:
         response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
-                                 200, HEADERS, body, is_synthetic=True)
-        page = readers.setdefault((city, month), ArrayPageReader()).read(number, response)
+                                 200, headers, body, is_synthetic=True)
+        page = readers.setdefault((city, month), socrata.page_reader(source)).read(number, response)
         by_partition.setdefault((city, month), []).append(page)
     new_rows = 0
     for (city, month), part_pages in by_partition.items():

@@ -53,7 +53,7 @@ def job_indicators(args: dict) -> dict:
 def job_parsing(args: dict) -> dict:
     from benchmarks import parsing
     after_import = rss_mb()
-    result = parsing.run(args["dir"])
+    result = parsing.run(args["dir"], args.get("declared_fields", True))
     return {**result, "rss_after_import_mb": after_import}
 
 
