@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.errors import FetchError
+from hotline_eval.errors import FetchError, SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.sources import socrata
 from tests.helpers import nyc_record, nyc_source, serve_socrata_pages, soda_body
@@ -349,3 +349,82 @@ def test_fields_are_declared_only_by_both_headers_agreeing(headers: dict[str, st
     both = make_response("GET", "https://x/resource/a.json", None, 200,
                          {"X-SODA2-Fields": '["a","b"]', "X-SODA2-Types": '["text","point"]'}, b"[]")
     assert socrata.declared_fields(both) == ("a", "b")
+
+
+class _Fetches:
+    """A fetch of pages of SODA JSON by number, logging each call; a missing page raises as replay does."""
+
+    def __init__(self, pages: dict[int, bytes], declared: bool = True) -> None:
+        import json
+        self.pages, self.log = pages, []
+        self.headers = {"Content-Type": "application/json;charset=utf-8"}
+        if declared:
+            self.headers |= {"X-SODA2-Fields": json.dumps(NYC_DECLARED),
+                             "X-SODA2-Types": json.dumps(["text"] * len(NYC_DECLARED))}
+
+    def __call__(self, number: int):
+        from hotline_eval.archive import make_response
+        from hotline_eval.errors import ReplayMissError
+        self.log.append(number)
+        if number not in self.pages:
+            raise ReplayMissError(f"page {number} is not in the archive")
+        return make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json", {"$offset": number},
+                             200, self.headers, self.pages[number], is_synthetic=True)
+
+
+def _read_pages(fetches: _Fetches, page_size: int = 5, max_pages: int = 100):
+    """The pages read_pages yields, each with the fetches made by the time it was yielded."""
+    reader = socrata.page_reader(nyc_source("https://x", page_size=page_size))
+    return [(page, list(fetches.log)) for page in reader.read_pages(fetches, page_size, max_pages)]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_pages_are_read_beside_fetching_the_next_only_when_they_read_alone(declared: bool) -> None:
+    bodies = {n: _compact(_records(5 if n < 3 else 2)) for n in range(4)}
+    got = _read_pages(_Fetches(bodies, declared))
+    in_turn = _Fetches(bodies, declared)
+    reader = socrata.page_reader(nyc_source("https://x", page_size=5))
+    expected = [reader.read(n, in_turn(n)) for n in range(4)]
+    assert [p.number for p, _ in got] == [0, 1, 2, 3]
+    for (page, _), same in zip(got, expected, strict=True):
+        assert page.read_as == same.read_as and page.frame.equals(same.frame)
+    # declared: the next page was fetched (and read beside) before this one was handed over
+    assert [log for _, log in got] == ([[0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3]] if declared
+                                       else [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]])
+
+
+def test_a_page_fetched_ahead_of_a_short_page_is_dropped_with_its_error() -> None:
+    # page 1 has five lines but three records: it looks full, page 2 is fetched ahead and is missing
+    bodies = {0: _compact(_records(5)), 1: _compact(_records(3)) + b"\n\n"}
+    got = _read_pages(_Fetches(bodies))
+    assert [(p.number, p.count) for p, _ in got] == [(0, 5), (1, 3)]
+    assert got[-1][1] == [0, 1, 2]
+
+
+def test_errors_ahead_are_raised_when_their_page_is_reached() -> None:
+    from hotline_eval.errors import ReplayMissError, SourceFormatError
+    reader = socrata.page_reader(nyc_source("https://x", page_size=5))
+    for fetches, error, message in [
+        (_Fetches({0: _compact(_records(5))}), ReplayMissError, "page 1"),  # fetching page 1 failed
+        (_Fetches({0: _compact(_records(5)), 1: b'{"error": true}\n\n\n\n\n'}), SourceFormatError,
+         r"erm2-nwe9\.json.*expected a JSON array"),  # reading page 1 (ahead) failed
+    ]:
+        pages = []
+        with pytest.raises(error, match=message):
+            for page in reader.read_pages(fetches, 5, 100):
+                pages.append(page.number)
+        assert pages == [0]
+
+
+def test_read_pages_stops_at_max_pages_without_fetching_more() -> None:
+    fetches = _Fetches({n: _compact(_records(5)) for n in range(5)})
+    got = _read_pages(fetches, max_pages=2)
+    assert [p.number for p, _ in got] == [0, 1] and fetches.log == [0, 1]
+
+
+def test_a_fetch_of_more_than_max_pages_fails_naming_it(server: HTTPServer, client: HttpClient, monkeypatch) -> None:
+    monkeypatch.setattr(socrata, "MAX_PAGES", 2)
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=2)
+    serve_socrata_pages(server, source, "2024-03", [_records(2), _records(2)], declared=NYC_DECLARED)
+    with pytest.raises(SourceFormatError, match="more than 2 pages"):
+        socrata.fetch_month(client, source, "new_york", "2024-03")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,10 +228,63 @@ class ArrayPageReader:
         self.declared = declared  # the fields a response declares its records can carry, if it does
 
     def read(self, number: int, response: ArchivedResponse) -> Page:
-        declared = self.declared(response) if self.declared is not None and self.wanted else None
-        page = array_page(number, response, self.schema, wanted=self.wanted, declared=declared)
+        page = array_page(number, response, self.schema, wanted=self.wanted, declared=self._declared(response))
         self.schema = page_schema(self.schema, page)
         return page
+
+    def _declared(self, response: ArchivedResponse) -> Collection[str] | None:
+        return self.declared(response) if self.declared is not None and self.wanted else None
+
+    def read_pages(self, fetch: Callable[[int], ArchivedResponse], page_size: int, max_pages: int) -> Iterator[Page]:
+        """Pages 0, 1, ... (``max_pages`` at most) fetched with ``fetch`` and read in turn until one holds
+        fewer than ``page_size`` records: the pages ``read`` gives, fetched when a loop fetching after
+        each full page would fetch them.
+
+        A page whose fields are declared is read without the pages before it; when its body also has a
+        full page of lines (SODA writes a record per line), the next page is fetched and read beside it
+        on a second core, two pages at most. Fetching stays on this thread. A page fetched ahead of one
+        that turns out short is dropped, with whatever fetching it raised."""
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="page-reader")
+        # pages fetched, in order: (number, response or what fetching raised, its reading when started)
+        window: deque[tuple[int, ArchivedResponse | Exception, Future[Page] | None]] = deque()
+
+        def fetch_next(number: int) -> None:
+            try:
+                response = fetch(number)
+            except Exception as exc:  # raised if and when the page is reached
+                window.append((number, exc, None))
+                return
+            declared = self._declared(response)
+            reading = None if declared is None else pool.submit(
+                array_page, number, response, self.schema, wanted=self.wanted, declared=declared)
+            window.append((number, response, reading))
+
+        try:
+            fetch_next(0)
+            while window:
+                newest, response, reading = window[-1]
+                if (len(window) < 2 and reading is not None and newest + 1 < max_pages
+                        and _lines(response.body) >= page_size):
+                    fetch_next(newest + 1)
+                number, response, reading = window.popleft()
+                if isinstance(response, Exception):
+                    raise response
+                if reading is None:  # read here, with the fields of the pages before it
+                    page = array_page(number, response, self.schema, wanted=self.wanted)
+                else:
+                    page = reading.result()
+                self.schema = page_schema(self.schema, page)
+                yield page
+                if page.count < page_size:
+                    return
+                if not window and number + 1 < max_pages:
+                    fetch_next(number + 1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lines(body: bytes) -> int:
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n")))
 
 
 @dataclass

@@ -87,17 +87,19 @@ def page_reader(source: Source) -> ArrayPageReader:
 def fetch_pages(client: HttpClient, source: Source, where: str, *, app_token: str | None = None,
                 order: str = SYSTEM_ID) -> Iterator[Page]:
     """Yield pages until one comes back short. ``$order`` on the system id keeps paging stable. A page
-    whose fields are declared is read for the fields the mapping reads only (``read_record_columns``)."""
+    whose fields are declared is read for the fields the mapping reads only (``read_record_columns``),
+    beside the fetching of the next (``ArrayPageReader.read_pages``)."""
     headers = {"X-App-Token": app_token} if app_token else None
     url = resource_url(source)
-    reader = page_reader(source)
-    for number in range(MAX_PAGES):
-        response = client.get(url, page_params(source, where, number, order=order), headers=headers)
-        page = reader.read(number, response)
+
+    def fetch(number: int) -> ArchivedResponse:
+        return client.get(url, page_params(source, where, number, order=order), headers=headers)
+
+    page = None
+    for page in page_reader(source).read_pages(fetch, source.page_size, MAX_PAGES):
         yield page
-        if page.count < source.page_size:
-            return
-    raise SourceFormatError(f"{url}: more than {MAX_PAGES} pages for {where!r}")
+    if page is not None and page.count >= source.page_size:
+        raise SourceFormatError(f"{url}: more than {MAX_PAGES} pages for {where!r}")
 
 
 def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *, timezone: str = "",
