@@ -1,10 +1,10 @@
 """Parsing benchmark: raw Socrata JSON pages -> staging.service_requests rows, through the project's code.
 
-Per city-month partition, as a Socrata fetch does (hotline_eval/sources/socrata.py): each page body
-becomes an archived response (``make_response``: sha256, headers), is read (``socrata.page_reader``: as
-columns), the pages go through ``records_to_raw`` (field mapping, de-duplication by request id) and the
-raw rows through ``stage_requests`` (timestamp parsing with the city's zone, value mappings, quality
-flags). The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its own time zone.
+Per city-month partition, through the Socrata connector's own paging loop (``socrata.fetch_pages``), with
+a client that hands out the partition's page bodies as archived responses (``make_response``: sha256,
+headers) instead of the network; the pages go through ``records_to_raw`` (field mapping, de-duplication
+by request id) and the raw rows through ``stage_requests`` (timestamp parsing with the city's zone, value
+mappings, quality flags). The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its own time zone.
 The responses carry the X-SODA2-Fields/-Types headers SODA sends (``generate.socrata_headers``), or,
 with ``declared_fields=False``, not (as SODA leaves them out for a dataset with very many columns).
 """
@@ -66,8 +66,21 @@ def ensure_pages(rows: int, source_rows: int, optional_fields: bool = False) -> 
     return folder
 
 
+class PagesClient:
+    """Answers ``HttpClient.get`` for a fetch's pages from bodies in memory (page number -> body): an
+    archived response as the client builds it, SODA's empty page past the last."""
+
+    def __init__(self, bodies: dict[int, bytes], headers: dict[str, str]) -> None:
+        self.bodies, self.headers = bodies, headers
+
+    def get(self, url: str, params: dict, *, headers: dict | None = None, note: str = ""):
+        from hotline_eval.archive import make_response
+        number = int(params["$offset"]) // int(params["$limit"])
+        return make_response("GET", url, params, 200, self.headers, self.bodies.get(number, b"[]\n"),
+                             is_synthetic=True)
+
+
 def run(folder: str, declared_fields: bool = True) -> dict:
-    from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
     from hotline_eval.sources import socrata
@@ -92,11 +105,9 @@ def run(folder: str, declared_fields: bool = True) -> dict:
         bodies = [(number, (folder / name).read_bytes())
                   for number, name in part.select("page_number", "file").iter_rows()]
         t0 = time.perf_counter()
-        pages, reader = [], socrata.page_reader(source)  # as socrata.fetch_pages reads its pages
-        for number, body in bodies:
-            response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
-                                     200, headers, body, is_synthetic=True)
-            pages.append(reader.read(number, response))
+        client = PagesClient(dict(bodies), headers)
+        pages = list(socrata.fetch_pages(client, source, socrata.month_where(source, month)))
+        assert len(pages) >= len(bodies)
         t1 = time.perf_counter()
         raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,
                              updated_system_field=":updated_at")
