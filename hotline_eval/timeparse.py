@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NAIVE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f",  # Socrata floating timestamp: 2024-01-15T08:30:00.000
@@ -21,6 +23,9 @@ NAIVE_FORMATS = (
     "%m/%d/%Y %I:%M:%S %p",  # NYC web CSV export: 02/28/2023 11:58:01 PM
     "%Y-%m-%d",
 )
+# what NAIVE_FORMATS[0] reads (Socrata's floating timestamps), fractions up to the microsecond: values
+# that Arrow's ISO-8601 cast reads as the same local time
+ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?$"
 AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -55,6 +60,13 @@ def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezon
     """``parse_timestamps`` for several columns of a frame: the usual case (no offsets, the first format
     reads every value) is tried for all of them in one query, so polars parses the columns side by side
     on separate cores; a column that needs more is parsed format by format."""
+    out = {}
+    if not formats:  # the usual first format, which Arrow's ISO-8601 cast reads alike, ten times as fast
+        shaped = frame.select(pl.col(name).cast(pl.String).str.contains(ISO_SHAPE).all() for name in columns)
+        for name in columns:
+            if shaped[name][0] and (iso := _iso_cast(frame[name])) is not None:
+                out[name] = _localized(iso, None, timezone)
+    columns = [name for name in columns if name not in out]
     first_format = (*formats, *NAIVE_FORMATS)[0]
     exprs = []
     for name in columns:
@@ -66,13 +78,21 @@ def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezon
             text.str.contains(AWARE_SUFFIX).any().fill_null(False).alias(f"{name}:offsets"),
         ]
     tried = frame.select(exprs)
-    out = {}
     for name in columns:
         first = tried[f"{name}:first"]
         usual = frame.is_empty() or (not tried[f"{name}:offsets"][0]
                                      and first.null_count() == tried[f"{name}:blank"][0])
         out[name] = _localized(first, None, timezone) if usual else _format_by_format(frame[name], timezone, formats)
     return out
+
+
+def _iso_cast(values: pl.Series) -> pl.Series | None:
+    """The values (each null or of ISO_SHAPE) read by Arrow's ISO-8601 cast; None when one is no real
+    time (2024-13-45T99:00:00), which the formats then read as polars does (as null)."""
+    try:
+        return pl.Series(values.name, pc.cast(values.cast(pl.String).to_arrow(), pa.timestamp("us")))
+    except pa.ArrowException:
+        return None
 
 
 def _format_by_format(values: pl.Series, timezone: str, formats: Sequence[str]) -> tuple[pl.Series, pl.Series]:

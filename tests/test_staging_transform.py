@@ -217,3 +217,30 @@ def test_trying_formats_only_on_what_earlier_ones_could_not_read_gives_the_same_
     compact = pl.Series(["2024-01-15T08:30:00-0500", "2024-01-15T08:30:00.120+0100"])
     utc, _ = parse_timestamps(compact, "America/New_York")
     assert utc.dt.strftime("%H:%M:%S%.3f").to_list() == ["13:30:00.000", "07:30:00.120"]
+
+
+@pytest.mark.parametrize("impossible", [False, True])
+def test_iso_stamps_read_by_arrows_cast_give_the_times_the_formats_give(impossible: bool, monkeypatch) -> None:
+    """Socrata's floating stamps go through Arrow's ISO-8601 cast: the same times, gaps and nulls as trying
+    every format on every value; a stamp of that shape that is no real time sends the column to the formats."""
+    import hotline_eval.timeparse as timeparse
+    stamps = ["2024-03-10T02:30:00.000", "2024-11-03T01:30:00.623", "2024-01-15T08:30:00", None,
+              "2024-02-29T23:59:59.999999", "2024-07-01T12:00:00.5", "2024-07-01T12:00:00.05", "1900-01-01T00:00:00"]
+    if impossible:
+        stamps.append("2024-02-30T08:00:00.000")
+    frame = pl.DataFrame({"t": stamps * 3, "u": ["2024-06-01T00:00:00.000"] * (len(stamps) * 3)})
+    cast = []
+    original = timeparse._iso_cast
+    monkeypatch.setattr(timeparse, "_iso_cast", lambda values: cast.append(values.name) or original(values))
+    parsed = parse_timestamp_columns(frame, ["t", "u"], "America/New_York")
+    for name in ("t", "u"):
+        utc_every, gap_every = _every_format_on_every_value(name, "America/New_York")
+        every = frame.select(utc_every.alias("utc"), gap_every.alias("gap"))
+        assert every.equals(pl.DataFrame({"utc": parsed[name][0], "gap": parsed[name][1]}))
+    assert cast == ["t", "u"]  # both columns have the shape; with an impossible date "t" falls back
+    assert parsed["t"][0].null_count() == 3 * (2 if impossible else 1)
+    assert parsed["t"][1].sum() == 3
+    # a source naming its own formats is read by them, not by the cast
+    cast.clear()
+    parse_timestamp_columns(frame, ["t"], "America/New_York", ("%Y-%d-%mT%H:%M:%S%.f",))
+    assert cast == []
