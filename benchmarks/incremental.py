@@ -36,7 +36,7 @@ from benchmarks.generate import (
     socrata_pages,
     to_raw,
 )
-from benchmarks.parsing import PARSE_URL
+from benchmarks.parsing import PagesClient
 
 DAY = datetime(2024, 12, 31, tzinfo=UTC)
 
@@ -91,11 +91,10 @@ def _full(con, zones, mappings) -> dict:
 
 
 def run(rows: int, verify: bool = False) -> dict:
-    from hotline_eval.archive import make_response
     from hotline_eval.mappings import load_mappings
     from hotline_eval.registry import load_registry
     from hotline_eval.sources import socrata
-    from hotline_eval.sources.common import ArrayPageReader, Page, records_to_raw
+    from hotline_eval.sources.common import Page, records_to_raw
     from hotline_eval.warehouse import replace_many
 
     t_setup = time.perf_counter()
@@ -111,13 +110,13 @@ def run(rows: int, verify: bool = False) -> dict:
     full = _full(con, zones, mappings)
 
     t0 = time.perf_counter()
-    by_partition: dict[tuple[str, str], list[Page]] = {}
-    readers: dict[tuple[str, str], ArrayPageReader] = {}  # one per partition, as socrata.fetch_pages reads
+    bodies: dict[tuple[str, str], dict[int, bytes]] = {}
     for city, month, number, body in pages:
-        response = make_response("GET", PARSE_URL, {"$offset": number * 1000, "$where": f"{city} {month}"},
-                                 200, headers, body, is_synthetic=True)
-        page = readers.setdefault((city, month), socrata.page_reader(source)).read(number, response)
-        by_partition.setdefault((city, month), []).append(page)
+        bodies.setdefault((city, month), {})[number] = body
+    # each partition's day of pages through the connector's paging loop, as a refresh fetches them
+    by_partition: dict[tuple[str, str], list[Page]] = {
+        (city, month): list(socrata.fetch_pages(PagesClient(part, headers), source, socrata.month_where(source, month)))
+        for (city, month), part in bodies.items()}
     new_rows = 0
     for (city, month), part_pages in by_partition.items():
         batch = records_to_raw(part_pages, fields, city_id=city, source_id=sources[city], partition_month=month,

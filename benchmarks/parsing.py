@@ -4,9 +4,10 @@ Per city-month partition, through the Socrata connector's own paging loop (``soc
 a client that hands out the partition's page bodies as archived responses (``make_response``: sha256,
 headers) instead of the network; the pages go through ``records_to_raw`` (field mapping, de-duplication
 by request id) and the raw rows through ``stage_requests`` (timestamp parsing with the city's zone, value
-mappings, quality flags). The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its own time zone.
-The responses carry the X-SODA2-Fields/-Types headers SODA sends (``generate.socrata_headers``), or,
-with ``declared_fields=False``, not (as SODA leaves them out for a dataset with very many columns).
+mappings, quality flags). The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its
+own time zone. The responses carry the X-SODA2-Fields/-Types headers SODA sends
+(``generate.socrata_headers``), or, with ``declared_fields=False``, not (SODA leaves them out for a
+dataset with very many columns).
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from benchmarks.generate import (
     socrata_pages,
     to_raw,
 )
-
-PARSE_URL = "https://data.cityofnewyork.us/resource/erm2-nwe9.json"
-
 
 # bumped when the pages change, so a page set written by older code is not measured: 2 = SODA's layout
 # (a record per line), X-SODA2 headers, and NYC's location point among the optional fields
