@@ -388,8 +388,9 @@ def _fields_seen(page: Page) -> Iterable[str]:
     frame = page.frame
     if page.read_as != WANTED_OF_DECLARED or page.declared_fields is None:
         return frame.columns
-    present = [name for name in frame.columns if frame[name].null_count() < frame.height]
-    return [*present, *(name for name in page.declared_fields if name not in frame.columns)]
+    read = frame.columns
+    present = [name for name in read if frame[name].null_count() < frame.height]
+    return [*present, *set(page.declared_fields).difference(read)]
 
 
 def _good_records(page: Page, fields: Mapping[str, str], *, city_id: str, source_id: str, partition_month: str,
