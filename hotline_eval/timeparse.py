@@ -30,8 +30,8 @@ AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H
 
 
 def blank_to_null(column: str) -> pl.Expr:
-    text = pl.col(column).str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
+    # replace, not when/then: half the cost on a million values
+    return pl.col(column).str.strip_chars().replace("", None)
 
 
 # what every aware format's values end with (Z, +05:00, -0500, +05): values without it need not be
@@ -72,8 +72,7 @@ def parse_timestamp_columns(frame: pl.DataFrame, columns: Sequence[str], timezon
     first_format = (*formats, *NAIVE_FORMATS)[0]
     exprs = []
     for name in columns:
-        stripped = pl.col(name).cast(pl.String).str.strip_chars()
-        text = pl.when(stripped == "").then(None).otherwise(stripped)
+        text = pl.col(name).cast(pl.String).str.strip_chars().replace("", None)
         exprs += [
             text.str.to_datetime(first_format, strict=False, time_unit="us", cache=False).alias(f"{name}:first"),
             text.null_count().alias(f"{name}:blank"),
