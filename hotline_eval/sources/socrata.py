@@ -10,6 +10,7 @@ A JSON response lists the query's fields and their types in the X-SODA2-Fields a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -61,9 +62,14 @@ def page_params(source: Source, where: str, number: int, *, order: str = SYSTEM_
 def declared_fields(response: ArchivedResponse) -> tuple[str, ...] | None:
     """The fields the response's records can carry, from X-SODA2-Fields (with X-SODA2-Types beside it, as
     SODA writes them); None when the headers are absent, empty or do not match."""
+    return _declared_fields(response.headers.get("x-soda2-fields"), response.headers.get("x-soda2-types"))
+
+
+@functools.lru_cache(maxsize=64)  # every page of a fetch sends the same two headers
+def _declared_fields(fields_header: str | None, types_header: str | None) -> tuple[str, ...] | None:
     try:
-        fields = json.loads(response.headers.get("x-soda2-fields") or "null")
-        types = json.loads(response.headers.get("x-soda2-types") or "null")
+        fields = json.loads(fields_header or "null")
+        types = json.loads(types_header or "null")
     except json.JSONDecodeError:
         return None
     if not (isinstance(fields, list) and isinstance(types, list) and fields and len(fields) == len(types)
