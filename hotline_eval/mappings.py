@@ -71,6 +71,42 @@ def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
     UNMAPPED value) and a boolean ``<out_column>_unmapped`` (raw value present but unknown). Values
     match trimmed and case-insensitively; a source's own mapping of a value wins over the generic one."""
     sources = frame["source_id"].unique().sort().to_list() if frame.height else []
+    if len(sources) != 1:
+        return _apply_to_rows(frame, mappings, columns, sources)
+    # one source (a partition): each distinct value is mapped once, by this call or an earlier one with
+    # the same mappings (a feed has dozens of distinct values in a million rows), and every row takes its
+    # value's result; trimming and lowercasing every row cost more than the rest of the mapping
+    distinct = frame.select(pl.col(raw).unique().drop_nulls().implode() for _, raw, _ in columns).row(0)
+    exprs = []
+    for (mapping, raw_column, out_column), values in zip(columns, distinct, strict=True):
+        results = _results_by_value(mappings, mapping, sources[0], values)
+        mapped = pl.Series([results[v][0] for v in values], dtype=pl.String)
+        unmapped = pl.Series([v for v in values if results[v][1]], dtype=pl.String)
+        exprs += [
+            pl.col(raw_column).replace_strict(pl.Series(values, dtype=pl.String), mapped, default=None)
+            .fill_null(UNMAPPED[mapping]).alias(out_column),
+            pl.col(raw_column).is_in(unmapped.implode()).fill_null(False).alias(f"{out_column}_unmapped"),
+        ]
+    return frame.with_columns(exprs)
+
+
+def _results_by_value(mappings: pl.DataFrame, mapping: str, source: str, values: list[str]
+                      ) -> dict[str, tuple[str, bool]]:
+    """(mapped value, unmapped?) of each raw value of ``source``, as ``_apply_to_rows`` gives them; kept
+    per mappings frame, so each value is looked up once."""
+    results = _prepared(mappings)[1].setdefault((mapping, source), {})
+    new = [v for v in values if v not in results]
+    if new:
+        done = _apply_to_rows(pl.DataFrame({"source_id": source, "value": new}), mappings,
+                              [(mapping, "value", "out")], [source])
+        results.update(zip(new, zip(done["out"].to_list(), done["out_unmapped"].to_list(), strict=True),
+                           strict=True))
+    return results
+
+
+def _apply_to_rows(frame: pl.DataFrame, mappings: pl.DataFrame, columns: Sequence[tuple[str, str, str]],
+                   sources: list[str]) -> pl.DataFrame:
+    """``apply_mappings`` row by row (column-wise): every row's value trimmed, lowercased, looked up."""
     keys = {raw_column: f"_{raw_column}_key" for _, raw_column, _ in columns}
     mapped = {out_column: f"_{out_column}_mapped" for _, _, out_column in columns}
     return (
@@ -90,13 +126,16 @@ def apply_mappings(frame: pl.DataFrame, mappings: pl.DataFrame,
     )
 
 
-# prepared lookup tables per mappings frame (staging calls apply_mappings once per partition with the same
-# frame); keyed by id, valid while that very frame is alive (the weak reference still points to it).
-# Mapping frames are loaded, never modified in place.
-_PREPARED: dict[int, tuple[weakref.ref, dict[tuple[str, str], tuple[pl.Series, pl.Series]]]] = {}
+# per mappings frame (staging calls apply_mappings once per partition with the same frame): the lookup
+# tables per (mapping, source), and the results per raw value found so far (``_results_by_value``); keyed
+# by id, valid while that very frame is alive (the weak reference still points to it). Mapping frames
+# are loaded, never modified in place.
+_Tables = dict[tuple[str, str], tuple[pl.Series, pl.Series]]
+_Results = dict[tuple[str, str], dict[str, tuple[str, bool]]]
+_PREPARED: dict[int, tuple[weakref.ref, tuple[_Tables, _Results]]] = {}
 
 
-def _prepared(mappings: pl.DataFrame) -> dict[tuple[str, str], tuple[pl.Series, pl.Series]]:
+def _prepared(mappings: pl.DataFrame) -> tuple[_Tables, _Results]:
     entry = _PREPARED.get(id(mappings))
     if entry is not None and entry[0]() is mappings:
         return entry[1]
@@ -104,13 +143,14 @@ def _prepared(mappings: pl.DataFrame) -> dict[tuple[str, str], tuple[pl.Series, 
         "mapping", "source_id", as_dict=True, include_key=False).items()}
     for stale in [k for k, (ref, _) in _PREPARED.items() if ref() is None]:
         del _PREPARED[stale]
-    _PREPARED[id(mappings)] = (weakref.ref(mappings), tables)
-    return tables
+    prepared: tuple[_Tables, _Results] = (tables, {})
+    _PREPARED[id(mappings)] = (weakref.ref(mappings), prepared)
+    return prepared
 
 
 def _lookup(mappings: pl.DataFrame, mapping: str, key: str, sources: list[str]) -> pl.Expr:
     """The mapped value of each row's key (null when unknown), looked up by hash, per source."""
-    tables = _prepared(mappings)
+    tables = _prepared(mappings)[0]
     empty = (pl.Series(dtype=pl.String), pl.Series(dtype=pl.String))
     generic = tables.get((mapping, "*"), empty)
     per_source = []

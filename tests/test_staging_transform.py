@@ -144,6 +144,26 @@ def test_a_sources_own_mapping_wins_over_the_generic_one_row_by_row(mappings) ->
         toronto[next(iter(toronto))]
 
 
+def test_a_partition_maps_each_distinct_value_once_with_the_results_of_mapping_every_row() -> None:
+    """One source's rows take their distinct values' results, found once per mappings frame and kept
+    for later partitions: the same as trimming, lowercasing and looking up every row."""
+    from hotline_eval.mappings import _apply_to_rows, apply_mappings
+    mappings = load_mappings()  # its own frame: what this test finds is kept for it alone
+    category = mappings.filter(pl.col("mapping") == "category")
+    toronto = category.filter(pl.col("source_id") == "toronto_311_ckan")["raw_value"].to_list()
+    generic = category.filter(pl.col("source_id") == "*")["raw_value"].to_list()[:20]
+    values = [*toronto, *generic, *(v.upper() for v in generic[:5]), "Dragons", " dragons ", "", "  ", None,
+              " ROAD - POT HOLE ", "Closed", " in progress ", "ONLINE", "Carrier pigeon"]
+    columns = [("status", "status_raw", "status"), ("channel", "channel_raw", "channel"),
+               ("category", "category_raw", "category")]
+    for source, extra in [("toronto_311_ckan", []), ("nyc_311_socrata", []), ("toronto_311_ckan", ["Griffins"])]:
+        rows = [*values, *extra] * 3
+        frame = pl.DataFrame({"source_id": source, "status_raw": rows, "channel_raw": rows[::-1],
+                              "category_raw": rows})
+        assert apply_mappings(frame, mappings, columns).equals(_apply_to_rows(frame, mappings, columns, [source]))
+    assert apply_mappings(frame.head(0), mappings, columns).height == 0
+
+
 def test_a_bad_mapping_file_names_file_and_line(tmp_path) -> None:
     for name in ("status", "channel", "category", "categories"):
         src = load_mappings.__globals__["MAPPINGS_DIR"] / f"{name}.csv"
