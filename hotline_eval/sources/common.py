@@ -270,10 +270,10 @@ class ArrayPageReader:
                 if isinstance(response, Exception):
                     raise response
                 if reading is None:  # read here, with the fields of the pages before it
-                    page = array_page(number, response, self.schema, wanted=self.wanted)
+                    page = self.read(number, response)
                 else:
                     page = reading.result()
-                self.schema = page_schema(self.schema, page)
+                    self.schema = page_schema(self.schema, page)
                 yield page
                 if page.count < page_size:
                     return
