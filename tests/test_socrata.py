@@ -234,25 +234,20 @@ def test_a_page_read_with_learned_fields_loses_no_field(case: str) -> None:
 
 def test_a_fetch_with_rare_fields_gives_the_rows_of_reading_every_page_alone(server: HTTPServer,
                                                                             client: HttpClient) -> None:
-    source = nyc_source(server.url_for("/").rstrip("/"), page_size=200)
     pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000",
                          **({"vehicle_type": "Car"} if (p * 200 + i) % 97 == 5 else {}),
                          **({"landmark": "PARK"} if (p * 200 + i) % 151 == 150 else {}))
               for i in range(200 if p < 3 else 17)] for p in range(4)]
-    serve_socrata_pages(server, source, "2024-03", pages)
-    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
-    from hotline_eval.sources.common import records_to_raw
-    from tests.helpers import NYC_FIELDS
-    alone = [type(p)(number=p.number, response=p.response, records=p.response.json()) for p in batch.pages]
-    reference = records_to_raw(alone, NYC_FIELDS, city_id="new_york", source_id=source.id,
-                               partition_month="2024-03", updated_system_field=":updated_at")
+    batch, reference = _fetch_and_decode(server, client, pages)
     assert batch.rows.equals(reference.rows)
     assert batch.fields_seen == reference.fields_seen
     assert {"vehicle_type", "landmark"} <= batch.fields_seen
 
 
-def _declared_fetch(server: HTTPServer, client: HttpClient, pages: list[list[dict]], declared: list[str]):
-    """A fetch of pages served with X-SODA2 headers, and the same pages' records decoded one by one."""
+def _fetch_and_decode(server: HTTPServer, client: HttpClient, pages: list[list[dict]],
+                      declared: list[str] | None = None):
+    """A fetch of pages of 200 records (with ``declared``: served with X-SODA2 headers), and the same
+    pages' records decoded one by one."""
     from hotline_eval.sources.common import records_to_raw
     from tests.helpers import NYC_FIELDS
     source = nyc_source(server.url_for("/").rstrip("/"), page_size=200)
@@ -278,7 +273,7 @@ def test_pages_that_declare_their_fields_are_read_for_the_mapped_fields_only(ser
                          **({"vehicle_type": "Car"} if (p * 200 + i) % 97 == 5 else {}),
                          **({"resolution_description": "Done, «fixed»"} if i % 5 == 0 else {}))
               for i in range(200 if p < 2 else 17)] for p in range(3)]
-    batch, reference = _declared_fetch(server, client, pages, NYC_DECLARED)
+    batch, reference = _fetch_and_decode(server, client, pages, NYC_DECLARED)
     assert [p.read_as for p in batch.pages] == [WANTED_OF_DECLARED] * 3
     # the mapped fields the page declares, and :updated_at; not location, vehicle_type, ...
     assert set(batch.pages[0].frame.columns) == set(socrata.wanted_fields(
@@ -295,7 +290,7 @@ def test_a_declared_mapped_field_no_record_carries_stays_unseen(server: HTTPServ
 
     from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
     pages = [[nyc_record(i, "2024-03-02T08:00:00.000") for i in range(5)]]  # no closed_date, no resolution
-    batch, reference = _declared_fetch(server, client, pages, NYC_DECLARED)
+    batch, reference = _fetch_and_decode(server, client, pages, NYC_DECLARED)
     assert batch.fields_seen - reference.fields_seen == {"landmark", "location", "vehicle_type"}
     assert {"closed_date", "resolution_description"}.isdisjoint(batch.fields_seen)
     drift = field_drift(pl.DataFrame(schema=FIELDS_SCHEMA), "nyc", "2024-03", batch.fields_seen,
@@ -317,7 +312,7 @@ def test_a_declared_page_gives_the_rows_decoding_it_gives(server: HTTPServer, cl
         declared.remove("resolution_description")
     elif case == "no_records":
         records = []
-    batch, reference = _declared_fetch(server, client, [records], declared)
+    batch, reference = _fetch_and_decode(server, client, [records], declared)
     page = batch.pages[0]
     if case == "object_value":
         assert page.read_as != WANTED_OF_DECLARED
