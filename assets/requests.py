@@ -103,8 +103,9 @@ def raw_service_request_records(
                 run_id=context.run.run_id, source_id=source.id, city_id=city_id, partition_key=month, status="ok",
                 refresh=refresh, rows=batch.rows.height, pages=len(batch.pages)), APPEND),
             # an incremental pull adds pages: the earlier ones still back the rows it did not replace
-            ("raw.http_archive", archive_rows([p.response for p in batch.pages], source_id=source.id,
-                                              archive_dir=http.source_dir, partition_key=context.partition_key),
+            ("raw.http_archive", archive_rows([*batch.responses, *(p.response for p in batch.pages)],
+                                              source_id=source.id, archive_dir=http.source_dir,
+                                              partition_key=context.partition_key),
              {"source_id": source.id, "partition_key": context.partition_key} if refresh == "full" else APPEND),
         ]
         if refresh == "full":

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.registry import Source
-from hotline_eval.sources import ckan, opendatasoft
+from hotline_eval.sources import ckan, opendatasoft, socrata
 
 
 def source_version(client: HttpClient, source: Source) -> str:
     """An opaque stamp that changes when the source's data changes."""
     if source.kind == "socrata":
-        response = client.get(f"{source.base_url.rstrip('/')}/api/views/{source.dataset}.json")
+        response = client.get(socrata.view_url(source))
         stamp = _dig(response.json(), "rowsUpdatedAt")
     elif source.kind == "ckan":
         response = client.get(ckan.action_url(source, "package_show"), {"id": source.dataset})

@@ -216,6 +216,9 @@ class Source(_Strict):
     encoding: str | None = None
     # strptime formats tried before the common ones, for sources that write day-first dates
     datetime_formats: list[str] = Field(default_factory=list)
+    # Socrata: "mapped" asks for the fields the mapping reads ($select; the dataset's other fields are
+    # taken from its metadata for drift), "all" for every field of every record (:*, *)
+    select: Literal["mapped", "all"] = "mapped"
 
     _urls = field_validator("base_url", "docs_url")(_check_url)
 

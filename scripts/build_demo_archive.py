@@ -34,6 +34,7 @@ from hotline_eval.registry import City, Source, load_registry
 from hotline_eval.settings import DEMO_ARCHIVE
 from hotline_eval.sources import ckan, opendatasoft, socrata
 from hotline_eval.sources.aggregate import table_urls
+from hotline_eval.sources.drift import top_level
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")
@@ -243,16 +244,31 @@ def write_socrata(archive: Archive, city: City, source: Source, month: str, item
         records.append(record)
     records.sort(key=lambda r: r[":id"])
     where = socrata.month_where(source, month)
+    # the dataset's metadata, which the connector reads first for a source with select: mapped (the same for
+    # every month; its columns: every field the mapping reads); the query then asks for what it selects
+    columns = list(dict.fromkeys(name for spec in source.fields.values() for name in top_level(spec)
+                                 if not name.startswith(":")))
+    store(archive, socrata.view_url(source), None, _json({
+        "id": source.dataset, "name": f"{city.name_en} 311 service requests (demo)", "assetType": "dataset",
+        "viewType": "tabular", "rowsUpdatedAt": int(FETCHED_AT.timestamp()),
+        "columns": [{"id": 1000 + i, "name": name, "fieldName": name, "position": i + 1,
+                     "dataTypeName": {"floating_timestamp": "calendar_date"}.get(soda_type(source, name),
+                                                                                soda_type(source, name))}
+                    for i, name in enumerate(columns)]}), "application/json;charset=utf-8")
+    select = socrata.mapped_select(source, columns) if source.select == "mapped" else socrata.SELECT_ALL
+    if source.select == "mapped":
+        fields = select.split(", ")
+        records = [{k: r[k] for k in fields if k in r} for r in records]
+    else:
+        fields = sorted({k for r in records for k in r})
     pages = pages_of(records, source.page_size)
-    # as SODA answers: the query's fields and types in headers (here: every field the month's records
-    # carry), and a compact record per line
-    fields = sorted({k for r in records for k in r})
+    # as SODA answers: the query's fields and types in headers, and a compact record per line
     declared = {"X-SODA2-Fields": json.dumps(fields),
                 "X-SODA2-Types": json.dumps([soda_type(source, f) for f in fields])}
     for number, page in enumerate(pages):
         body = "[" + "\n,".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in page) + "]\n"
-        store(archive, socrata.resource_url(source), socrata.page_params(source, where, number), body.encode("utf-8"),
-              "application/json;charset=utf-8", declared)
+        store(archive, socrata.resource_url(source), socrata.page_params(source, where, number, select=select),
+              body.encode("utf-8"), "application/json;charset=utf-8", declared)
     return len(pages)
 
 

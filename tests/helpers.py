@@ -17,11 +17,23 @@ NYC_FIELDS = {
     "longitude": "longitude", "resolution": "resolution_description",
 }
 
+# erm2-nwe9's columns as its metadata lists them (fieldName; the system fields are not columns)
+NYC_COLUMNS = [
+    "unique_key", "created_date", "closed_date", "agency", "agency_name", "complaint_type", "descriptor",
+    "location_type", "incident_zip", "incident_address", "street_name", "cross_street_1", "cross_street_2",
+    "intersection_street_1", "intersection_street_2", "address_type", "city", "landmark", "facility_type",
+    "status", "due_date", "resolution_description", "resolution_action_updated_date", "community_board", "bbl",
+    "borough", "x_coordinate_state_plane", "y_coordinate_state_plane", "open_data_channel_type",
+    "park_facility_name", "park_borough", "vehicle_type", "taxi_company_borough", "taxi_pick_up_location",
+    "bridge_highway_name", "bridge_highway_direction", "road_ramp", "bridge_highway_segment", "latitude",
+    "longitude", "location",
+]
 
-def nyc_source(base_url: str, page_size: int = 3) -> Source:
+
+def nyc_source(base_url: str, page_size: int = 3, select: str = "mapped") -> Source:
     return Source(id="nyc_311_socrata", kind="socrata", base_url=base_url,
                   docs_url="https://data.cityofnewyork.us/d/erm2-nwe9", licence="NYC Open Data terms",
-                  dataset="erm2-nwe9", fields=NYC_FIELDS, page_size=page_size)
+                  dataset="erm2-nwe9", fields=NYC_FIELDS, page_size=page_size, select=select)
 
 
 def nyc_record(key: int, created: str, *, closed: str | None = None, status: str = "Closed",
@@ -39,17 +51,40 @@ def nyc_record(key: int, created: str, *, closed: str | None = None, status: str
 
 
 def serve_socrata_pages(server: HTTPServer, source: Source, month: str, pages: list[list[dict]],
-                        declared: list[str] | None = None) -> None:
-    """Answer exactly the queries the connector sends for ``month``, page by page; with ``declared``, in
-    SODA's own layout (a record per line) with the X-SODA2-Fields and X-SODA2-Types headers it sends."""
-    where = socrata.month_where(source, month)
+                        declared: list[str] | None = None, columns: list[str] | None = None,
+                        where: str | None = None) -> str:
+    """Answer exactly the queries the connector sends for ``month`` (or ``where``), page by page; with
+    ``declared``, in SODA's own layout (a record per line) with the X-SODA2-Fields and X-SODA2-Types headers
+    it sends. For a source with ``select: mapped``, the dataset's metadata lists ``columns`` (by default
+    NYC's) and a record carries the selected fields only, as SODA answers a ``$select``. Returns the
+    query's ``$select``."""
+    where = where or socrata.month_where(source, month)
+    select = socrata.SELECT_ALL
+    if source.select == "mapped":
+        select = serve_socrata_view(server, source, NYC_COLUMNS if columns is None else columns)
+        chosen = set(select.split(", "))
+        pages = [[{k: v for k, v in r.items() if k in chosen} if isinstance(r, dict) else r for r in page]
+                 for page in pages]
     for number, page in enumerate(pages):
-        params = {k: str(v) for k, v in socrata.page_params(source, where, number).items()}
+        params = {k: str(v) for k, v in socrata.page_params(source, where, number, select=select).items()}
         headers = {"X-SODA2-Fields": json.dumps(declared), "X-SODA2-Types": json.dumps(
             ["fixed_timestamp" if name == ":updated_at" else "text" for name in declared])} if declared else None
         server.expect_request(f"/resource/{source.dataset}.json", query_string=params).respond_with_data(
             soda_body(page) if declared else json.dumps(page), content_type="application/json;charset=utf-8",
             headers=headers)
+    return select
+
+
+def serve_socrata_view(server: HTTPServer, source: Source, columns: list[str]) -> str:
+    """Answer the dataset's metadata request (``/api/views/<4x4>.json``, shaped as Socrata's) with
+    ``columns`` as its fields; returns the ``$select`` the connector then sends."""
+    server.expect_request(f"/api/views/{source.dataset}.json").respond_with_json(
+        {"id": source.dataset, "name": "311 Service Requests from 2010 to Present", "assetType": "dataset",
+         "rowsUpdatedAt": 1732500000, "viewType": "tabular",
+         "columns": [{"id": 100 + i, "name": name.replace("_", " ").title(), "dataTypeName": "text",
+                      "fieldName": name, "position": i + 1, "renderTypeName": "text"}
+                     for i, name in enumerate(columns)]})
+    return socrata.mapped_select(source, columns)
 
 
 def soda_body(records: list[Any]) -> str:

@@ -14,7 +14,7 @@ from hotline_eval.errors import SourceFormatError
 from hotline_eval.http import HttpClient
 from hotline_eval.registry import Source
 from hotline_eval.sources import ckan, open311, opendatasoft, socrata
-from tests.helpers import nyc_record, nyc_source
+from tests.helpers import nyc_record, nyc_source, serve_socrata_pages
 
 TORONTO_FIELDS = {"created_at": "Creation Date", "status": "Status", "category": "Service Request Type",
                   "agency": "Division", "district": "Ward"}
@@ -183,10 +183,8 @@ def test_socrata_incremental_pull_asks_only_for_changes(server: HTTPServer, clie
     source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
     since = "2024-03-20T10:00:00.000Z"
     where = socrata.month_where(source, "2024-03") + f" AND :updated_at > '{since}'"
-    server.expect_request("/resource/erm2-nwe9.json", query_string={
-        k: str(v) for k, v in socrata.page_params(source, where, 0).items()}).respond_with_json(
-        [nyc_record(2, "2024-03-02T08:00:00.000", closed="2024-03-25T08:00:00.000",
-                    updated="2024-03-25T08:00:05.000Z")])
+    serve_socrata_pages(server, source, "2024-03", [[nyc_record(2, "2024-03-02T08:00:00.000",
+                        closed="2024-03-25T08:00:00.000", updated="2024-03-25T08:00:05.000Z")]], where=where)
     batch = socrata.fetch_month(client, source, "new_york", "2024-03", since=since)
     assert batch.rows["request_id"].to_list() == ["2"]
     assert batch.rows["source_updated_at"][0] == "2024-03-25T08:00:05.000Z"

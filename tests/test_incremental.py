@@ -16,7 +16,7 @@ from assets.resources import HttpResource, SourceCredentials
 from hotline_eval.registry import load_registry
 from hotline_eval.sources import socrata
 from tests.conftest import FIXTURES
-from tests.helpers import nyc_record
+from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view
 
 KEY = dg.MultiPartitionKey({"city": "new_york", "month": "2024-03"})
 INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental": True}}}}
@@ -42,7 +42,8 @@ def live_nyc(server: HTTPServer, tmp_path: Path, monkeypatch):
 
 
 def _serve(server: HTTPServer, source, where: str, records: list[dict] | str) -> None:
-    params = {k: str(v) for k, v in socrata.page_params(source, where, 0).items()}
+    select = serve_socrata_view(server, source, NYC_COLUMNS)
+    params = {k: str(v) for k, v in socrata.page_params(source, where, 0, select=select).items()}
     handler = server.expect_oneshot_request(f"/resource/{source.dataset}.json", query_string=params)
     if isinstance(records, str):
         handler.respond_with_data(records, content_type="text/html")
@@ -80,6 +81,9 @@ def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_n
     untraced = _rows(db, "SELECT count(*) FROM raw.service_request_records r LEFT JOIN raw.http_archive a "
                          "USING (sha256) WHERE a.sha256 IS NULL")
     assert untraced == [(0,)], "rows kept from the full pull must still trace to their archived page"
+    # each pull chose its fields by the dataset's metadata: archived with its pages
+    views = _rows(db, "SELECT count(*) FROM raw.http_archive WHERE url LIKE '%/api/views/erm2-nwe9.json'")
+    assert views == [(2,)]
 
 
 def test_failed_incremental_refresh_keeps_data_and_cursor(server: HTTPServer, live_nyc) -> None:

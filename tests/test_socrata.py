@@ -40,7 +40,7 @@ def test_paging_across_three_pages_keeps_a_boundary_duplicate_once(server: HTTPS
     assert kept["page_number"] == 1
     assert set(batch.rows["sha256"].to_list()) == {p.response.sha256 for p in batch.pages}
     # every request asked for a stable order and the window
-    requests = [r for r, _ in server.log if r.path.endswith(".json")]
+    requests = [r for r, _ in server.log if r.path.startswith("/resource/")]
     assert all(r.args["$order"] == ":id" and "created_date >=" in r.args["$where"] for r in requests)
     assert [r.args["$offset"] for r in requests] == ["0", "3", "6"]
 
@@ -49,8 +49,9 @@ def test_app_token_is_sent_as_header_and_never_archived(server: HTTPServer, clie
     source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
     serve_socrata_pages(server, source, "2024-03", [[nyc_record(1, "2024-03-01T08:00:00.000")]])
     socrata.fetch_month(client, source, "new_york", "2024-03", app_token="tok-123")
-    request = next(r for r, _ in server.log if r.path.endswith(".json"))
-    assert request.headers["X-App-Token"] == "tok-123"
+    requests = [r for r, _ in server.log if r.path.endswith(".json")]
+    assert [r.path for r in requests] == ["/api/views/erm2-nwe9.json", "/resource/erm2-nwe9.json"]
+    assert all(r.headers["X-App-Token"] == "tok-123" for r in requests)
     assert "tok-123" not in "".join(p.read_text() for p in (tmp_path / "archive").rglob("*.json"))
 
 
@@ -245,12 +246,12 @@ def test_a_fetch_with_rare_fields_gives_the_rows_of_reading_every_page_alone(ser
 
 
 def _fetch_and_decode(server: HTTPServer, client: HttpClient, pages: list[list[dict]],
-                      declared: list[str] | None = None):
+                      declared: list[str] | None = None, select: str = "all"):
     """A fetch of pages of 200 records (with ``declared``: served with X-SODA2 headers), and the same
     pages' records decoded one by one."""
     from hotline_eval.sources.common import records_to_raw
     from tests.helpers import NYC_FIELDS
-    source = nyc_source(server.url_for("/").rstrip("/"), page_size=200)
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=200, select=select)
     serve_socrata_pages(server, source, "2024-03", pages, declared=declared)
     batch = socrata.fetch_month(client, source, "new_york", "2024-03")
     alone = [type(p)(number=p.number, response=p.response, records=p.response.json()) for p in batch.pages]
@@ -423,3 +424,88 @@ def test_a_fetch_of_more_than_max_pages_fails_naming_it(server: HTTPServer, clie
     serve_socrata_pages(server, source, "2024-03", [_records(2), _records(2)], declared=NYC_DECLARED)
     with pytest.raises(SourceFormatError, match="more than 2 pages"):
         socrata.fetch_month(client, source, "new_york", "2024-03")
+
+
+# the query of a source with select: mapped (NYC's mapping, in its order), and the system field the cursor reads
+NYC_MAPPED_SELECT = ("unique_key, created_date, closed_date, resolution_action_updated_date, status, "
+                     "complaint_type, open_data_channel_type, agency, borough, latitude, longitude, "
+                     "resolution_description, :updated_at")
+
+
+def test_a_mapped_source_asks_for_the_mapped_fields_and_sees_the_others_in_the_metadata(
+        server: HTTPServer, client: HttpClient) -> None:
+    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    from tests.helpers import NYC_COLUMNS
+    location = {"type": "Point", "coordinates": [-73.9442, 40.6782]}
+    pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000", location=location,
+                         descriptor="Loud Music/Party", **({"closed": "2024-03-29T08:00:00.000"} if i % 3 else {}))
+              for i in range(200 if p < 2 else 17)] for p in range(3)]
+    batch, reference = _fetch_and_decode(server, client, pages, NYC_MAPPED_SELECT.split(", "), select="mapped")
+    requests = [r for r, _ in server.log]
+    assert [r.path for r in requests if r.path.startswith("/api/")] == ["/api/views/erm2-nwe9.json"]
+    assert {r.args["$select"] for r in requests if r.path.startswith("/resource/")} == {NYC_MAPPED_SELECT}
+    # the pages hold the selected fields only, and are read for them alone
+    assert [p.read_as for p in batch.pages] == [WANTED_OF_DECLARED] * 3
+    assert b"location" not in batch.pages[0].response.body and b":id" not in batch.pages[0].response.body
+    assert batch.rows.equals(reference.rows)
+    # the metadata is kept to be archived with the pages
+    assert [r.url for r in batch.responses] == [server.url_for("/api/views/erm2-nwe9.json")]
+    # seen: the mapped fields a record has (no record has a resolution), and the columns not asked for
+    wanted = set(NYC_MAPPED_SELECT.split(", "))
+    assert batch.fields_seen == reference.fields_seen | (set(NYC_COLUMNS) - wanted)
+    assert {"location", "descriptor", "bbl"} <= batch.fields_seen
+    assert {"resolution_description", "resolution_action_updated_date"}.isdisjoint(batch.fields_seen)
+
+
+def test_a_mapped_field_the_dataset_lost_is_not_asked_for_and_drift_reports_it(
+        server: HTTPServer, client: HttpClient) -> None:
+    import polars as pl
+
+    from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
+    from tests.helpers import NYC_COLUMNS
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
+    columns = [c for c in NYC_COLUMNS if c != "complaint_type"] + ["complaint_type_311"]  # renamed upstream
+    serve_socrata_pages(server, source, "2024-03", [_records(3)], columns=columns)
+    batch = socrata.fetch_month(client, source, "new_york", "2024-03")
+    select = next(r.args["$select"] for r, _ in server.log if r.path.startswith("/resource/"))
+    assert select == NYC_MAPPED_SELECT.replace(" complaint_type,", "")
+    assert batch.rows.height == 3 and batch.rows["category_raw"].null_count() == 3
+    known = pl.DataFrame({"source_id": "nyc", "field_name": [*NYC_COLUMNS, ":updated_at"],
+                          "first_seen_partition": "2024-02", "last_seen_partition": "2024-02"}, schema=FIELDS_SCHEMA)
+    drift = field_drift(known, "nyc", "2024-03", batch.fields_seen, source.fields, had_records=True)
+    assert "complaint_type" in drift.missing_mapped and drift.new_fields == ["complaint_type_311"]
+
+
+@pytest.mark.parametrize(("lost", "message"), [("unique_key", "no field unique_key"),
+                                               ("created_date", "no field created_date")])
+def test_a_dataset_without_the_id_or_creation_field_fails_before_paging(server: HTTPServer, client: HttpClient,
+                                                                        lost: str, message: str) -> None:
+    from tests.helpers import NYC_COLUMNS, serve_socrata_view
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
+    with pytest.raises(SourceFormatError, match=message):
+        serve_socrata_view(server, source, [c for c in NYC_COLUMNS if c != lost])  # what the connector asks
+    with pytest.raises(SourceFormatError, match=rf"nyc_311_socrata: dataset erm2-nwe9 has {message} any more"):
+        socrata.fetch_month(client, source, "new_york", "2024-03")
+    assert not [r for r, _ in server.log if r.path.startswith("/resource/")]
+
+
+@pytest.mark.parametrize(("answer", "error", "message"), [
+    ({"id": "erm2-nwe9", "columns": []}, SourceFormatError, "lists no columns with a fieldName"),
+    ({"id": "erm2-nwe9"}, SourceFormatError, "lists no columns with a fieldName"),
+    ([{"fieldName": "unique_key"}], SourceFormatError, "lists no columns with a fieldName"),
+    ("<html>maintenance</html>", SourceFormatError, "response is not JSON"),
+    (404, FetchError, "HTTP 404"),
+])
+def test_metadata_that_cannot_be_read_fails_the_fetch_naming_it(server: HTTPServer, client: HttpClient,
+                                                                answer, error, message: str) -> None:
+    source = nyc_source(server.url_for("/").rstrip("/"), page_size=5)
+    handler = server.expect_request("/api/views/erm2-nwe9.json")
+    if answer == 404:
+        handler.respond_with_json({"code": "not_found", "error": True, "message": "Cannot find view"}, status=404)
+    elif isinstance(answer, str):
+        handler.respond_with_data(answer, content_type="text/html")
+    else:
+        handler.respond_with_json(answer)
+    with pytest.raises(error, match=rf"api/views/erm2-nwe9\.json.*{message}"):
+        socrata.fetch_month(client, source, "new_york", "2024-03")
+    assert not [r for r, _ in server.log if r.path.startswith("/resource/")]

@@ -296,6 +296,8 @@ class RawBatch:
     pages: list[Page] = field(default_factory=list)
     fields_seen: frozenset[str] = frozenset()
     duplicates_dropped: int = 0
+    # what else was fetched to read the pages (a Socrata dataset's metadata), archived with them
+    responses: list[ArchivedResponse] = field(default_factory=list)
 
     @property
     def sha256s(self) -> list[str]:
