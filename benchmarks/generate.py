@@ -335,29 +335,49 @@ SOCRATA_TYPES = {
 }
 
 
-def socrata_fields(optional_fields: bool = False) -> list[str]:
-    """The fields of ``socrata_pages``' records, in the order SODA lists them (system fields first)."""
-    return [":id", ":updated_at", ":created_at", *SOCRATA_FIELDS.values(),
-            *([*NYC_OPTIONAL_FIELDS, "location"] if optional_fields else [])]
+# NYC 311's columns (erm2-nwe9) as its metadata lists them: the mapped ones and the others
+NYC_COLUMNS = [*SOCRATA_FIELDS.values(), *NYC_OPTIONAL_FIELDS, "location"]
+
+# What a page answers: the connector's query for a source with ``select: mapped`` (the mapped fields the
+# dataset has, and :updated_at), or ``select: all`` (``:*, *``: the system fields and every column, NYC's
+# unmapped ones among them, some rare, as real pages have them).
+PAGE_KINDS = ("select_mapped", "select_all")
 
 
-def socrata_headers(optional_fields: bool = False) -> dict[str, str]:
+def socrata_select(kind: str) -> str:
+    """The ``$select`` the connector sends for NYC's dataset (the registry's source, NYC_COLUMNS)."""
+    from hotline_eval.sources import socrata
+    source = load_registry().city("new_york").sources[0]
+    return socrata.mapped_select(source, NYC_COLUMNS) if kind == "select_mapped" else socrata.SELECT_ALL
+
+
+def socrata_fields(kind: str) -> list[str]:
+    """The fields of ``socrata_pages``' records, in the order SODA lists them."""
+    if kind == "select_mapped":
+        fields = [*SOCRATA_FIELDS.values(), ":updated_at"]
+        assert ", ".join(fields) == socrata_select(kind), "the pages must answer the connector's query"
+        return fields
+    return [":id", ":updated_at", ":created_at", *NYC_COLUMNS]
+
+
+def socrata_headers(kind: str) -> dict[str, str]:
     """The headers SODA sends with such a page: its fields and their types (X-SODA2-Fields, -Types)."""
-    fields = socrata_fields(optional_fields)
+    fields = socrata_fields(kind)
     return {"Content-Type": "application/json;charset=utf-8",
             "X-SODA2-Fields": json.dumps(fields, separators=(",", ":")),
             "X-SODA2-Types": json.dumps([SOCRATA_TYPES.get(f, "text") for f in fields], separators=(",", ":"))}
 
 
-def socrata_pages(raw: pl.DataFrame, optional_fields: bool = False,
-                  seed: int = 7) -> list[tuple[str, str, int, bytes]]:
+def socrata_pages(raw: pl.DataFrame, kind: str, seed: int = 7) -> list[tuple[str, str, int, bytes]]:
     """Raw rows as Socrata JSON page bodies: (city_id, partition_month, page_number, body), laid out as
-    SODA writes them (``[`` record ``\n,`` record ... ``]\n``, soda-fountain's JsonExporter). Missing
-    values are left out of a record, as Socrata does; system fields :id, :updated_at are included.
-    With ``optional_fields``, each record also carries NYC's unmapped columns at their assumed shares
-    (NYC_OPTIONAL_FIELDS, seeded) and ``location``, a GeoJSON point, wherever it has coordinates."""
+    SODA writes them (``[`` record ``\n,`` record ... ``]\n``, soda-fountain's JsonExporter), with the
+    fields of ``kind`` (``socrata_fields``). Missing values are left out of a record, as Socrata does.
+    For ``select_all``, each record also carries the system fields :id and :created_at, NYC's unmapped
+    columns at their assumed shares (NYC_OPTIONAL_FIELDS, seeded) and ``location``, a GeoJSON point,
+    wherever it has coordinates."""
     from hotline_eval.sources.common import RAW_COLUMNS
     rename = {RAW_COLUMNS[f]: name for f, name in SOCRATA_FIELDS.items()}
+    optional_fields = kind == "select_all"
     rng = np.random.default_rng(seed)
     optional = [pl.when(pl.lit(pl.Series(rng.random(raw.height) < share))).then(pl.lit(value)).alias(name)
                 for name, (share, value) in NYC_OPTIONAL_FIELDS.items()] if optional_fields else []
@@ -366,16 +386,16 @@ def socrata_pages(raw: pl.DataFrame, optional_fields: bool = False,
         optional.append(pl.when(lon.is_not_null() & lat.is_not_null())
                         .then(pl.struct(pl.lit("Point").alias("type"), pl.concat_list(lon, lat).alias("coordinates")))
                         .alias("location"))
-    records = raw.select(
-        "city_id", "partition_month", "page_number",
-        pl.format("row-{}", pl.col("request_id").str.replace("-", "_")).alias(":id"),
-        pl.col("source_updated_at").alias(":updated_at"),
-        pl.col("created_raw").alias(":created_at"),
-        *[pl.col(raw_col).alias(name) for raw_col, name in rename.items()],
-        *optional,
-    )
-    fields = [c for c in records.columns if c not in ("city_id", "partition_month", "page_number")]
-    assert fields == socrata_fields(optional_fields)
+    columns = {
+        ":id": pl.format("row-{}", pl.col("request_id").str.replace("-", "_")),
+        ":updated_at": pl.col("source_updated_at"),
+        ":created_at": pl.col("created_raw"),
+        **{name: pl.col(raw_col) for raw_col, name in rename.items()},
+    }
+    fields = socrata_fields(kind)
+    records = raw.select("city_id", "partition_month", "page_number",
+                         *[columns[name].alias(name) for name in fields if name in columns], *optional)
+    assert records.columns[3:] == fields
     # one JSON object per record, nulls dropped (encoded as a struct, then the null keys stripped)
     records = records.with_columns(pl.struct(fields).struct.json_encode().str.replace_all(r',?"[^"]+":null', "")
                                    .str.replace(r"^\{,", "{").alias("_json"))

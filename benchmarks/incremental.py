@@ -34,6 +34,7 @@ from benchmarks.generate import (
     generated_path,
     socrata_headers,
     socrata_pages,
+    socrata_select,
     to_raw,
 )
 from benchmarks.parsing import PagesClient
@@ -57,7 +58,7 @@ def _setup(rows: int):
     con.execute("CHECKPOINT")
     day_raw = to_raw(day.with_columns(
         (pl.int_range(pl.len()).over("city_id", "partition_month") // 1000).cast(pl.Int32).alias("page_number")))
-    return con, history.height, socrata_pages(day_raw, optional_fields=True)  # as NYC's pages are
+    return con, history.height, socrata_pages(day_raw, "select_mapped")  # what the connector asks NYC for
 
 
 def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
@@ -104,7 +105,7 @@ def run(rows: int, verify: bool = False) -> dict:
     sources = dict(city_table().select("city_id", "source_id").iter_rows())
     source = load_registry().city("new_york").sources[0]
     fields = dict(source.fields)
-    headers = socrata_headers(optional_fields=True)
+    headers, select = socrata_headers("select_mapped"), socrata_select("select_mapped")
     mappings = load_mappings()
 
     full = _full(con, zones, mappings)
@@ -115,7 +116,8 @@ def run(rows: int, verify: bool = False) -> dict:
         bodies.setdefault((city, month), {})[number] = body
     # each partition's day of pages through the connector's paging loop, as a refresh fetches them
     by_partition: dict[tuple[str, str], list[Page]] = {
-        (city, month): list(socrata.fetch_pages(PagesClient(part, headers), source, socrata.month_where(source, month)))
+        (city, month): list(socrata.fetch_pages(PagesClient(part, headers, select), source,
+                                                socrata.month_where(source, month), select=select))
         for (city, month), part in bodies.items()}
     new_rows = 0
     for (city, month), part_pages in by_partition.items():

@@ -5,9 +5,12 @@ a client that hands out the partition's page bodies as archived responses (``mak
 headers) instead of the network; the pages go through ``records_to_raw`` (field mapping, de-duplication
 by request id) and the raw rows through ``stage_requests`` (timestamp parsing with the city's zone, value
 mappings, quality flags). The field mapping is NYC 311's (erm2-nwe9) for every city; each city keeps its
-own time zone. The responses carry the X-SODA2-Fields/-Types headers SODA sends
-(``generate.socrata_headers``), or, with ``declared_fields=False``, not (SODA leaves them out for a
-dataset with very many columns).
+own time zone. The pages answer the connector's query for NYC with ``select: mapped`` (the default) or
+``select: all`` (``generate.PAGE_KINDS``); the client checks the query asked for them. The responses carry
+the X-SODA2-Fields/-Types headers SODA sends (``generate.socrata_headers``), or, with
+``declared_fields=False``, not (SODA leaves them out for a dataset with very many columns). The metadata
+request a ``select: mapped`` fetch makes first (one per partition, ``socrata.fetch_month``) is not part of
+the paging loop and not measured.
 """
 
 from __future__ import annotations
@@ -25,23 +28,24 @@ from benchmarks.generate import (
     generated_path,
     socrata_headers,
     socrata_pages,
+    socrata_select,
     to_raw,
 )
 
 # bumped when the pages change, so a page set written by older code is not measured: 2 = SODA's layout
-# (a record per line), X-SODA2 headers, and NYC's location point among the optional fields
-PAGES_VERSION = 2
+# (a record per line), X-SODA2 headers, and NYC's location point among the optional fields; 3 = the
+# pages answer the connector's query (select: mapped or all)
+PAGES_VERSION = 3
 
 
-def pages_dir(rows: int, source_rows: int, optional_fields: bool = False) -> Path:
-    return DATA_DIR / (f"socrata_pages_v{PAGES_VERSION}_{rows}_of_{source_rows}"
-                       f"{'_nyc_optional_fields' if optional_fields else ''}")
+def pages_dir(rows: int, source_rows: int, kind: str) -> Path:
+    return DATA_DIR / f"socrata_pages_v{PAGES_VERSION}_{rows}_of_{source_rows}_{kind}"
 
 
-def ensure_pages(rows: int, source_rows: int, optional_fields: bool = False) -> Path:
-    """Write (once) the first ``rows`` generated requests as Socrata JSON pages, one file per page; with
-    ``optional_fields``, the records also carry NYC's unmapped columns (generate.NYC_OPTIONAL_FIELDS)."""
-    folder = pages_dir(rows, source_rows, optional_fields)
+def ensure_pages(rows: int, source_rows: int, kind: str) -> Path:
+    """Write (once) the first ``rows`` generated requests as Socrata JSON pages of ``kind``
+    (generate.PAGE_KINDS), one file per page, with the query they answer and its headers."""
+    folder = pages_dir(rows, source_rows, kind)
     index = folder / "index.parquet"
     if index.exists():
         return folder
@@ -52,27 +56,31 @@ def ensure_pages(rows: int, source_rows: int, optional_fields: bool = False) -> 
     sizes = sizes.sample(fraction=1.0, shuffle=True, seed=1).with_columns(pl.col("len").cum_sum().alias("_upto"))
     chosen = sizes.filter((pl.col("_upto") - pl.col("len")) < rows).select("city_id", "partition_month")
     frame = frame.join(chosen, on=["city_id", "partition_month"], how="semi")
-    pages = socrata_pages(to_raw(frame), optional_fields)
+    pages = socrata_pages(to_raw(frame), kind)
     (folder / "bodies").mkdir(parents=True, exist_ok=True)
     files = []
     for i, (city, month, number, body) in enumerate(pages):
         name = f"bodies/{i:06d}.json"
         (folder / name).write_bytes(body)
         files.append((city, month, number, name))
-    (folder / "headers.json").write_text(json.dumps(socrata_headers(optional_fields), indent=1))
+    (folder / "headers.json").write_text(json.dumps(socrata_headers(kind), indent=1))
+    (folder / "query.json").write_text(json.dumps({"kind": kind, "select": socrata_select(kind)}, indent=1))
     pl.DataFrame(files, schema=["city_id", "partition_month", "page_number", "file"], orient="row").write_parquet(index)
     return folder
 
 
 class PagesClient:
     """Answers ``HttpClient.get`` for a fetch's pages from bodies in memory (page number -> body): an
-    archived response as the client builds it, SODA's empty page past the last."""
+    archived response as the client builds it, SODA's empty page past the last. The pages answer the
+    query ``select``: a fetch asking another is refused."""
 
-    def __init__(self, bodies: dict[int, bytes], headers: dict[str, str]) -> None:
-        self.bodies, self.headers = bodies, headers
+    def __init__(self, bodies: dict[int, bytes], headers: dict[str, str], select: str) -> None:
+        self.bodies, self.headers, self.select = bodies, headers, select
 
     def get(self, url: str, params: dict, *, headers: dict | None = None, note: str = ""):
         from hotline_eval.archive import make_response
+        if params["$select"] != self.select:
+            raise AssertionError(f"the pages answer $select={self.select!r}, not {params['$select']!r}")
         number = int(params["$offset"]) // int(params["$limit"])
         return make_response("GET", url, params, 200, self.headers, self.bodies.get(number, b"[]\n"),
                              is_synthetic=True)
@@ -88,6 +96,7 @@ def run(folder: str, declared_fields: bool = True) -> dict:
     folder = Path(folder)
     index = pl.read_parquet(folder / "index.parquet")
     headers = json.loads((folder / "headers.json").read_text())
+    select = json.loads((folder / "query.json").read_text())["select"]
     if not declared_fields:
         headers = {k: v for k, v in headers.items() if not k.startswith("X-SODA2-")}
     source = load_registry().city("new_york").sources[0]
@@ -103,8 +112,8 @@ def run(folder: str, declared_fields: bool = True) -> dict:
         bodies = [(number, (folder / name).read_bytes())
                   for number, name in part.select("page_number", "file").iter_rows()]
         t0 = time.perf_counter()
-        client = PagesClient(dict(bodies), headers)
-        pages = list(socrata.fetch_pages(client, source, socrata.month_where(source, month)))
+        client = PagesClient(dict(bodies), headers, select)
+        pages = list(socrata.fetch_pages(client, source, socrata.month_where(source, month), select=select))
         assert len(pages) >= len(bodies)
         t1 = time.perf_counter()
         raw = records_to_raw(pages, fields, city_id=city, source_id=f"{city}_socrata", partition_month=month,

@@ -93,17 +93,18 @@ def run_indicators(rows: int, repeat: int, idle_mb: float) -> dict:
 
 
 def run_parsing(rows: int, parse_rows: int, repeat: int, idle_mb: float) -> dict:
-    """The same requests as pages with only the fields the NYC mapping reads (the figure kept since the
-    first session), then as pages that also carry NYC's unmapped columns, some rare, as real pages do;
-    the latter also without the X-SODA2 headers (SODA leaves them out for very wide datasets)."""
+    """The same requests as the pages of the connector's query for NYC (``select: mapped``, the default:
+    the mapped fields and :updated_at), then as the pages of ``select: all`` (every column, NYC's unmapped
+    ones among them, some rare, as real pages have them), the latter also without the X-SODA2 headers
+    (SODA leaves them out for very wide datasets)."""
     from benchmarks.parsing import pages_dir
     out: dict = {}
-    for optional, declared, label, suffix in (
-            (False, True, "mapped fields only", ""),
-            (True, True, "with NYC optional fields", "_nyc_optional_fields"),
-            (True, False, "with NYC optional fields, fields not declared", "_nyc_optional_fields_undeclared")):
-        worker("pages", {"rows": parse_rows, "source_rows": rows, "optional_fields": optional})
-        folder = pages_dir(parse_rows, rows, optional)
+    for kind, declared, label, suffix in (
+            ("select_mapped", True, "select: mapped (the connector's query: the mapped fields, :updated_at)", ""),
+            ("select_all", True, "select: all (:*, *: every NYC column, some rare)", "_select_all"),
+            ("select_all", False, "select: all, without the X-SODA2 headers", "_select_all_undeclared")):
+        worker("pages", {"rows": parse_rows, "source_rows": rows, "kind": kind})
+        folder = pages_dir(parse_rows, rows, kind)
         r = min((worker("parsing", {"dir": str(folder), "declared_fields": declared}) for _ in range(repeat)),
                 key=lambda run: run["seconds"])
         print(f"  {label}:")

@@ -75,7 +75,7 @@ def job_generate(args: dict) -> dict:
 
 def job_pages(args: dict) -> dict:
     from benchmarks.parsing import ensure_pages
-    return {"path": str(ensure_pages(args["rows"], args["source_rows"], args.get("optional_fields", False)))}
+    return {"path": str(ensure_pages(args["rows"], args["source_rows"], args["kind"]))}
 
 
 JOBS = {"generate": job_generate, "pages": job_pages, "indicators": job_indicators, "parsing": job_parsing,
