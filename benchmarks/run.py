@@ -173,7 +173,11 @@ def main() -> None:
         result.update(run_incremental(args.rows, args.verify_incremental, idle_mb))
     RESULTS.mkdir(exist_ok=True)
     per_rows = RESULTS / f"rows_{args.rows}.json"
-    previous = json.loads(per_rows.read_text()) if per_rows.exists() else {}
+    # a run of some parts (--only) keeps the other parts' last figures; a part measured again replaces all
+    # of its own (so figures under names older code wrote do not linger beside the new ones)
+    previous = json.loads(per_rows.read_text()) if per_rows.exists() and args.only else {}
+    if "parsing" in only:
+        previous = {k: v for k, v in previous.items() if not k.startswith("parse_")}
     merged = {**previous, **result}
     for path in (RESULTS / "latest.json", per_rows):
         path.write_text(json.dumps(merged, indent=1, sort_keys=False) + "\n")
