@@ -59,7 +59,11 @@ def canonical_url(url: str, params: dict[str, Any] | None = None) -> str:
 
 def request_key(method: str, url: str, params: dict[str, Any] | None = None) -> str:
     """Stable key of a request: sha256 of 'METHOD canonical-url'. Secrets never enter it."""
-    return hashlib.sha256(f"{method.upper()} {canonical_url(url, params)}".encode()).hexdigest()
+    return _key(method, canonical_url(url, params))
+
+
+def _key(method: str, canonical: str) -> str:
+    return hashlib.sha256(f"{method.upper()} {canonical}".encode()).hexdigest()
 
 
 def sha256_bytes(body: bytes) -> str:
@@ -193,10 +197,11 @@ def make_response(
     fetched_at: datetime | None = None,
 ) -> ArchivedResponse:
     kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    canonical = canonical_url(url, params)  # once: a page's query is long, and it is encoded for both
     return ArchivedResponse(
-        request_key=request_key(method, url, params),
+        request_key=_key(method, canonical),
         method=method.upper(),
-        url=canonical_url(url, params),
+        url=canonical,
         status=status,
         headers=kept,
         fetched_at=(fetched_at or datetime.now(UTC)).isoformat(timespec="seconds"),
