@@ -81,3 +81,17 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_registry(bad)
     with pytest.raises(ConfigError, match="city registry not found"):
         load_registry(tmp_path / "nope.yaml")
+
+
+def test_socrata_sources_ask_for_the_mapped_fields_and_a_bad_select_is_named(tmp_path: Path) -> None:
+    registry = load_registry(DEFAULT_CITIES_FILE)
+    socrata_sources = [s for c in registry.cities for s in c.sources if s.kind == "socrata"]
+    assert socrata_sources and {s.select for s in socrata_sources} == {"mapped"}
+
+    def mutate(raw):
+        nyc = next(c for c in raw["cities"] if c["id"] == "new_york")
+        nyc["sources"][0]["select"] = "everything"
+
+    path = _write_broken(tmp_path, mutate)
+    with pytest.raises(ConfigError, match=r"city 'new_york', field 'sources.nyc_311_socrata.select'"):
+        load_registry(path)
