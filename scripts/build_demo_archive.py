@@ -252,15 +252,14 @@ def write_socrata(archive: Archive, city: City, source: Source, month: str, item
         "id": source.dataset, "name": f"{city.name_en} 311 service requests (demo)", "assetType": "dataset",
         "viewType": "tabular", "rowsUpdatedAt": int(FETCHED_AT.timestamp()),
         "columns": [{"id": 1000 + i, "name": name, "fieldName": name, "position": i + 1,
-                     "dataTypeName": {"floating_timestamp": "calendar_date"}.get(soda_type(source, name),
-                                                                                soda_type(source, name))}
-                    for i, name in enumerate(columns)]}), "application/json;charset=utf-8")
-    select = socrata.mapped_select(source, columns) if source.select == "mapped" else socrata.SELECT_ALL
+                     "dataTypeName": column_type(source, name)} for i, name in enumerate(columns)]}),
+          "application/json;charset=utf-8")
     if source.select == "mapped":
+        select = socrata.mapped_select(source, columns)
         fields = select.split(", ")
         records = [{k: r[k] for k in fields if k in r} for r in records]
     else:
-        fields = sorted({k for r in records for k in r})
+        select, fields = socrata.SELECT_ALL, sorted({k for r in records for k in r})
     pages = pages_of(records, source.page_size)
     # as SODA answers: the query's fields and types in headers, and a compact record per line
     declared = {"X-SODA2-Fields": json.dumps(fields),
@@ -280,6 +279,13 @@ def soda_type(source: Source, field: str) -> str:
     role = next((role for role, name in source.fields.items() if name == field), None)
     return {"created_at": "floating_timestamp", "closed_at": "floating_timestamp", "updated_at": "floating_timestamp",
             "latitude": "number", "longitude": "number"}.get(role, "text")
+
+
+def column_type(source: Source, field: str) -> str:
+    """The type the dataset's metadata gives a demo column (``dataTypeName``: a floating timestamp is a
+    ``calendar_date`` there)."""
+    soda = soda_type(source, field)
+    return "calendar_date" if soda == "floating_timestamp" else soda
 
 
 def write_ckan(archive: Archive, city: City, source: Source, items: list[Invented]) -> int:
