@@ -34,7 +34,6 @@ from hotline_eval.registry import City, Source, load_registry
 from hotline_eval.settings import DEMO_ARCHIVE
 from hotline_eval.sources import ckan, opendatasoft, socrata
 from hotline_eval.sources.aggregate import table_urls
-from hotline_eval.sources.drift import top_level
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")
@@ -246,8 +245,7 @@ def write_socrata(archive: Archive, city: City, source: Source, month: str, item
     where = socrata.month_where(source, month)
     # the dataset's metadata, which the connector reads first for a source with select: mapped (the same for
     # every month; its columns: every field the mapping reads); the query then asks for what it selects
-    columns = list(dict.fromkeys(name for spec in source.fields.values() for name in top_level(spec)
-                                 if not name.startswith(":")))
+    columns = [name for name in socrata.wanted_fields(source) if not name.startswith(":")]
     store(archive, socrata.view_url(source), None, _json({
         "id": source.dataset, "name": f"{city.name_en} 311 service requests (demo)", "assetType": "dataset",
         "viewType": "tabular", "rowsUpdatedAt": int(FETCHED_AT.timestamp()),
