@@ -1,16 +1,33 @@
-# Shared by quickstart.sh and test.sh: create .venv with python3 (3.11+) and install the project.
-# Re-installs only when pyproject.toml changed, so a second run starts at once.
+# Shared by quickstart.sh, test.sh and lock.sh: install the pinned uv, then the project's environment
+# exactly as uv.lock says (`uv sync --locked`). A lock that disagrees with pyproject.toml is an error,
+# never silently re-resolved: run ./scripts/lock.sh and commit uv.lock.
 set -euo pipefail
+UV_VERSION=0.13.9                 # the installer is pinned too: another uv could read the lock differently
 PY=${PYTHON:-python3}
+export UV_PYTHON_DOWNLOADS=never  # use the machine's python3, never a downloaded one
+export UV_PYTHON="$PY"
+export UV_NO_PROGRESS=1
+
+step() { echo "==> $*"; }
+
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "error: hotline_eval needs Python 3.11 or newer as '$PY' (set PYTHON=/path/to/python3.11)" >&2
   exit 2
 fi
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-setup_project() {  # $1: the extras to install, e.g. "" or "[dev]"
-  local stamp=".venv/.installed$1"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
-    touch "$stamp"
+
+UV=.venv-uv/bin/uv
+if [ ! -x "$UV" ] || [ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  step "installing uv $UV_VERSION into .venv-uv (it installs everything else from uv.lock)"
+  rm -rf .venv-uv
+  "$PY" -m venv .venv-uv
+  .venv-uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+
+# sync_env ARGS...: install .venv from uv.lock; fails, naming the lock, when pyproject.toml changed without it
+sync_env() {
+  if ! "$UV" sync --locked --quiet "$@"; then
+    echo "error: could not install .venv from uv.lock (above: uv's reason). If pyproject.toml changed," \
+         "uv.lock is out of date: run ./scripts/lock.sh and commit uv.lock." >&2
+    exit 3
   fi
 }

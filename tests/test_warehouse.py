@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +13,9 @@ import pytest
 from hotline_eval.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
 
 PROJECT = Path(__file__).resolve().parents[1]
-# scripts/test.sh installs a DuckDB 1.4 client here, as analysts' tools (DBeaver's driver, older CLIs) have
-DUCKDB_1X = PROJECT / ".venv-duckdb14"
+# scripts/test.sh installs a DuckDB 1.4 client here from tools/duckdb14/uv.lock, as analysts' tools (DBeaver's
+# driver, older CLIs) have
+DUCKDB_1X_PYTHON = PROJECT / ".venv-duckdb14" / "bin" / "python"
 
 
 def mappings_rows(values: list[str]) -> pl.DataFrame:
@@ -104,15 +104,14 @@ def test_a_failed_publish_leaves_the_published_file_intact(tmp_path: Path) -> No
     assert not list(tmp_path.glob(".*publishing*"))
 
 
-@pytest.mark.skipif(not DUCKDB_1X.exists(), reason="DuckDB 1.4 client not installed (scripts/test.sh installs it)")
+@pytest.mark.skipif(not DUCKDB_1X_PYTHON.exists(),
+                    reason="DuckDB 1.4 client not installed (scripts/test.sh installs it)")
 def test_published_file_opens_in_duckdb_1_4(tmp_path: Path) -> None:
     analyst = tmp_path / "hotline_eval.duckdb"
     publish(_work_db(tmp_path, ["a", "b"]), analyst)
     code = ("import sys, duckdb; con = duckdb.connect(sys.argv[1], read_only=True); "
             "print(duckdb.__version__, con.execute('SELECT count(*) FROM staging.value_mappings').fetchone()[0])")
-    env = {**os.environ, "PYTHONPATH": str(DUCKDB_1X)}
-    # -S: no site-packages, so the only duckdb on the path is the 1.4 client
-    out = subprocess.run([sys.executable, "-S", "-c", code, str(analyst)], env=env, capture_output=True, text=True,
+    out = subprocess.run([str(DUCKDB_1X_PYTHON), "-c", code, str(analyst)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     version, count = out.stdout.split()
@@ -120,8 +119,8 @@ def test_published_file_opens_in_duckdb_1_4(tmp_path: Path) -> None:
     # and the control: a file written with duckdb 2.0's default storage is what 1.4 cannot read
     default_file = tmp_path / "default.duckdb"
     duckdb.connect(str(default_file)).execute("CREATE TABLE t AS SELECT 1 AS a").fetchall()
-    out = subprocess.run([sys.executable, "-S", "-c", code.replace("staging.value_mappings", "t"),
-                          str(default_file)], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(DUCKDB_1X_PYTHON), "-c", code.replace("staging.value_mappings", "t"),
+                          str(default_file)], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
 
 
