@@ -71,8 +71,8 @@ def portal_features(context: dg.AssetExecutionContext, http: HttpResource, wareh
         replace_many(con, writes)
         covered = query(con, "SELECT DISTINCT city_id FROM staging.portal_features")["city_id"].to_list()
         features = query(con, "SELECT count(*) AS n FROM staging.portal_features")["n"][0]
-    for url, reason in failed.items():
-        context.log.warning(f"page not read: {url}: {reason}")
+    for reason in failed.values():
+        context.log.warning(f"page not read: {reason}")  # the reason names the URL
     for reason in drift.values():
         context.log.error(f"page drift: {reason}")
     missing = sorted({c.id for c in REGISTRY.cities} - set(covered))
@@ -92,8 +92,9 @@ def portal_features(context: dg.AssetExecutionContext, http: HttpResource, wareh
     key=CATALOG, group_name="portals", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
     check_specs=[dg.AssetCheckSpec("codes_unique_per_city", asset=CATALOG,
                                    description="No service code appears twice in one city's directory.")],
-    description="Services of each hotline's published directory: Open311 GeoReport v2 services.json/.xml, or "
-                "an HTML catalogue read with the site's selectors (portals of kind `services`).",
+    description="Services of each hotline's published directory (portals of kind `services`): data records with "
+                "the fields the registry names, Open311 GeoReport v2 services.json/.xml, or an HTML catalogue "
+                "read with the site's selectors.",
 )
 def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
     rules = load_portal_rules()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import polars as pl
 
@@ -28,7 +29,7 @@ from hotline_eval.portals import (
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import City, DirectoryRecords
+from hotline_eval.registry import City, DirectoryRecords, Portal
 
 FINGERPRINT_SCHEMA = {"city_id": pl.String, "url": pl.String, "fingerprint": pl.String, "feature_count": pl.Int32,
                       "fetched_at": pl.String, "sha256": pl.String}
@@ -84,14 +85,33 @@ class CityReading:
                              for p in self.read], schema=FINGERPRINT_SCHEMA)
 
 
+def _is_data_url(url: str) -> bool:
+    """A URL whose path names a JSON or XML document (``services.json``, ``cs9t-e3x8.json?$limit=...``)."""
+    return urlsplit(url).path.lower().endswith((".json", ".xml"))
+
+
+def is_data_directory(portal: Portal) -> bool:
+    """A service directory published as data, not as a page: records the registry describes (a Socrata
+    resource, an Opendatasoft export, a request feed) or Open311 ``services.json``/``.xml``. It is read
+    by read_service_directory only; it has no text to read features from, so read_city_pages skips it.
+    An HTML catalogue (``services`` with neither) is both: a page of features and a directory."""
+    return portal.kind == "services" and (portal.records is not None or _is_data_url(portal.url))
+
+
+def _naming(url: str, message: str) -> str:
+    """``message`` naming ``url`` once: prefixed with it unless it already says it."""
+    return message if url in message else f"{url}: {message}"
+
+
 def read_city_pages(client: HttpClient, city: City, rules: PortalRules,
                     previous: Mapping[str, tuple[str, int]], *, min_similarity: float = 0.5) -> CityReading:
-    """Fetch and parse every non-directory portal page of ``city``; ``previous`` maps each URL to
-    its last good (fingerprint, feature count)."""
+    """Fetch and parse every portal page of ``city`` (directories published as data are left to
+    read_service_directory); ``previous`` maps each URL to its last good (fingerprint, feature count).
+    A failed page's reason names its URL once."""
     pages = []
     for portal in city.portals:
-        if portal.kind == "services" and portal.url.endswith((".json", ".xml")):
-            continue  # a machine-readable directory, read by read_service_directory
+        if is_data_directory(portal):
+            continue
         try:
             response = client.get(portal.url)
             html = response.text()
@@ -99,7 +119,7 @@ def read_city_pages(client: HttpClient, city: City, rules: PortalRules,
             found = extract_features(html, url=portal.url, language=portal.language, city_id=city.id, rules=rules)
             fingerprint = page_fingerprint(html)
         except HotlineEvalError as exc:
-            pages.append(PageReading(city.id, portal.url, "failed", str(exc)))
+            pages.append(PageReading(city.id, portal.url, "failed", _naming(portal.url, str(exc))))
             continue
         frame = portal_features_frame(found, fetched_at=response.fetched_at, sha256=response.sha256).with_columns(
             pl.lit(response.is_synthetic).alias("is_synthetic"))
@@ -123,7 +143,7 @@ def read_service_directory(client: HttpClient, city: City, url: str, selectors: 
     if records is not None:
         frame = parse_directory_records(response.body, response.content_type, city_id=city.id,
                                         sha256=response.sha256, fields=records)
-    elif url.endswith((".json", ".xml")) or "json" in content_type or "xml" in content_type:
+    elif _is_data_url(url) or "json" in content_type or "xml" in content_type:
         frame = parse_open311_services(response.body, response.content_type, city_id=city.id, sha256=response.sha256)
     else:
         if selectors is None:

@@ -15,7 +15,7 @@ import yaml
 
 from hotline_eval.encoding import decode_body
 from hotline_eval.errors import ConfigError, FetchError, PolicyError, SourceFormatError
-from hotline_eval.portal_evidence import read_service_directory
+from hotline_eval.portal_evidence import is_data_directory, read_city_pages, read_service_directory
 from hotline_eval.portals import (
     CATALOG_SCHEMA,
     DEFAULT_RULES_FILE,
@@ -35,7 +35,7 @@ from hotline_eval.portals import (
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import DirectoryRecords, load_registry
+from hotline_eval.registry import DirectoryRecords, Portal, load_registry
 from tests.conftest import make_client
 
 FIXTURES = Path(__file__).parent / "fixtures" / "portals"
@@ -500,7 +500,7 @@ def test_demo_pages_exist_for_every_portal_and_show_features(rules: PortalRules)
     registry = load_registry()
     for city in registry.cities:
         for index, portal in enumerate(city.portals):
-            if portal.records is not None or portal.url.endswith((".json", ".xml")):
+            if is_data_directory(portal):
                 continue  # a machine-readable service directory: see the next test
             path = DEMO_PAGES / city.id / f"{index}.html"
             assert path.exists(), f"no demo page {path} for {portal.url}"
@@ -538,3 +538,94 @@ def test_turkish_and_rioplatense_pages(rules: PortalRules) -> None:
     es = features_of("<p>Llamá al 147 o escribí por WhatsApp a Boti, el asistente virtual.</p>", rules,
                      url="https://buenosaires.gob.ar/147", language="es", city_id="buenos_aires")
     assert {"channel_phone", "channel_social", "channel_chatbot"} <= set(es)
+
+
+# ------------------------------------------------------------- directories are not feature pages --
+def test_which_portals_are_data_directories() -> None:
+    """Directories published as data are read by the catalogue reader only, whatever their URL looks like
+    (a query string, an export path, no extension); an HTML catalogue is also a page of features."""
+    directories = {city.id: [p.url for p in city.portals if is_data_directory(p)] for city in load_registry().cities}
+    assert {c: urls for c, urls in directories.items() if urls} == {
+        "new_york": ["https://data.cityofnewyork.us/resource/cs9t-e3x8.json?$limit=50000"],
+        "san_francisco": ["https://mobile311.sfgov.org/open311/v2/services.json"],
+        "toronto": ["https://secure.toronto.ca/webwizard/ws/services.json"],
+        "paris": ["https://opendata.paris.fr/api/explore/v2.1/catalog/datasets/dans-ma-rue/exports/json"
+                  "?select=type,soustype&group_by=type,soustype"],
+        "madrid": ["https://sic-apipro.madrid.es/requests?jurisdiction_ids=es.madrid&limit=100"],
+    }
+    assert is_data_directory(Portal(kind="services", url="https://x.example/open311/v2/services.xml?jurisdiction_id=x",
+                                    language="en"))
+    assert not is_data_directory(Portal(kind="services", url="https://service.berlin.de/", language="de"))
+    assert not is_data_directory(Portal(kind="open_data", url="https://x.example/data.json", language="en"))
+
+
+HOME = "<html><body><main><p>Call 311, 24/7, or use the app. Track your request online.</p></main></body></html>"
+SERVICES = b'[{"service_code": "001", "service_name": "Pothole", "group": "Streets"}, ' \
+           b'{"service_code": "002", "service_name": "Graffiti", "group": "Cleaning"}]'
+
+
+@pytest.fixture
+def json_city(server):
+    """new_york with its portals on the loopback server: a page, a page URL answering JSON (a genuine
+    error), a directory of data records behind a query string, and Open311 services.json."""
+    server.expect_request("/home").respond_with_data(HOME, content_type="text/html; charset=utf-8")
+    server.expect_request("/about").respond_with_data('{"error": "moved"}', content_type="application/json")
+    server.expect_request("/resource/sla.json").respond_with_data(NYC_SLA, content_type="application/json")
+    server.expect_request("/open311/v2/services.json").respond_with_data(SERVICES, content_type="application/json")
+    base = next(c for c in load_registry().cities if c.id == "new_york")
+    portals = [Portal(kind="home", url=server.url_for("/home"), language="en"),
+               Portal(kind="about", url=server.url_for("/about"), language="en"),
+               Portal(kind="services", url=server.url_for("/resource/sla.json") + "?$limit=50000", language="en",
+                      records=NYC_FIELDS),
+               Portal(kind="services", url=server.url_for("/open311/v2/services.json") + "?jurisdiction_id=x",
+                      language="en")]
+    return base.model_copy(update={"portals": portals, "sources": []})
+
+
+def test_json_directories_are_not_read_as_pages(tmp_path: Path, server, json_city, rules: PortalRules) -> None:
+    reading = read_city_pages(make_client(tmp_path), json_city, rules, {})
+    assert [(p.url.rsplit("/", 1)[1], p.status) for p in reading.pages] == [("home", "ok"), ("about", "failed")]
+    about = json_city.portals[1].url
+    failed = reading.pages[1]
+    assert "looks like JSON, not HTML" in failed.reason and failed.reason.count(about) == 1, failed.reason
+    assert not [r for r, _ in server.log if r.path != "/robots.txt" and r.path not in ("/home", "/about")]
+
+
+def test_portal_assets_warn_once_for_a_json_page_and_read_json_directories(tmp_path: Path, server, json_city,
+                                                                          monkeypatch) -> None:
+    """The Dagster layer: a JSON directory gives no "page not read" warning and lands in the catalogue;
+    a page URL answering JSON warns once, naming its URL once."""
+    import logging
+
+    import dagster as dg
+    import duckdb
+    from dagster_duckdb import DuckDBResource
+
+    import assets.portals as portal_assets
+    from assets.resources import HttpResource
+
+    # one directory: the catalogue keeps one per city (the registry configures no more)
+    city = json_city.model_copy(update={"portals": json_city.portals[:3]})
+    monkeypatch.setattr(portal_assets, "REGISTRY", load_registry().model_copy(update={"cities": [city]}))
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"http": HttpResource(mode="live", archive_dir=str(tmp_path / "archive"),
+                                      replay_dir=str(tmp_path / "replay"), private_hosts=["localhost"],
+                                      min_interval_s=0.0, max_attempts=1),
+                 "warehouse_db": DuckDBResource(database=str(tmp_path / "work.duckdb"))}
+    result = dg.materialize([portal_assets.portal_features, portal_assets.service_catalog], resources=resources,
+                            instance=instance)
+    assert result.success
+    warnings = [e.user_message for e in instance.all_logs(result.run_id)
+                if e.level >= logging.WARNING and e.dagster_event is None]
+    about = json_city.portals[1].url
+    assert warnings == [f"page not read: {about}: looks like JSON, not HTML"], warnings
+    con = duckdb.connect(str(tmp_path / "work.duckdb"), read_only=True)
+    try:
+        catalog = con.execute("SELECT service_code FROM staging.service_catalog ORDER BY ALL").fetchall()
+        pages = con.execute("SELECT value FROM staging.portal_features WHERE feature = 'pages_read'").fetchall()
+    finally:
+        con.close()
+    assert [c for (c,) in catalog] == ["Heat/Hot Water / Entire Building", "Noise - Residential / Loud Music/Party",
+                                       "Plumbing / Water Leak", "Street Condition"]
+    assert pages == [(city.portals[0].url,)]
+    assert [r.path for r, _ in server.log if r.path.endswith(".json")] == ["/resource/sla.json"]  # by the catalogue
