@@ -16,6 +16,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real_samples"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the whole demo graph run is slow, whether or not it says so."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
     """The whole graph from the demo archive, once per test session, as the quick start runs it.

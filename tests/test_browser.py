@@ -21,8 +21,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PROJECT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-                                reason="headless Chromium and chromedriver are not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+                                 reason="headless Chromium and chromedriver are not installed")]
 # each group and an asset its page must list
 GROUPS = {"reference": "cities", "ingest": "service_request_records", "staging": "service_requests",
           "portals": "portal_features", "marts": "city_ranking", "publish": "analyst_warehouse"}

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # whole-graph runs in subprocesses, SIGKILL
 
 # What an analyst's loop runs: a fresh read-only connection per query, as a BI tool would. A
 # consistent state has one run id across the ranking and the facts and 20 ranking rows.

@@ -35,6 +35,7 @@ def test_every_asset_is_described_grouped_and_kinded() -> None:
     assert {s.name for s in defs.schedules} == {"daily_current_month", "daily_scoring", "weekly_portals"}
 
 
+@pytest.mark.slow  # a subprocess loading the whole code location (~10 s)
 def test_dagster_definitions_validate_passes() -> None:
     dagster = Path(sys.executable).parent / "dagster"
     out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=PROJECT,
