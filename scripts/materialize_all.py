@@ -37,39 +37,10 @@ def _partitions(args: argparse.Namespace, settings, cities: list[str]) -> list[t
     return [(c, m) for c in cities for m in months]
 
 
-RUNNER_PID_TAG = "hotline_eval/runner_pid"
-
-
 def _print_failures(result) -> None:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             print(f"    {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-
-
-def _release_dead_runs(instance) -> None:
-    """Runs of an earlier runner that was killed (SIGKILL, power loss) still look started and still
-    hold their concurrency-pool slots, which would make every later step wait forever. Mark them
-    failed and free their slots, as Dagster's run monitoring does when a daemon runs."""
-    import dagster as dg
-
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
-                                                                  dg.DagsterRunStatus.STARTING])):
-        pid = run.tags.get(RUNNER_PID_TAG)
-        if pid is None or _alive(int(pid)):
-            continue
-        instance.report_run_failed(run, f"the runner process {pid} is gone (killed before the run ended)")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        print(f"  released run {run.run_id[:8]} left behind by runner {pid}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main() -> int:
@@ -90,6 +61,7 @@ def main() -> int:
         from assets.config import REGISTRY, SETTINGS
         from assets.partitions import partition_key, request_level_cities
         from definitions import defs
+        from sensors.run_recovery import release_dead_runs
     except HotlineEvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -97,8 +69,9 @@ def main() -> int:
     cities = args.cities.split(",") if args.cities else request_level_cities(REGISTRY)
     partitions = _partitions(args, SETTINGS, cities)
     instance = dg.DagsterInstance.get()
-    _release_dead_runs(instance)
-    tags = {RUNNER_PID_TAG: str(os.getpid())}
+    # runs a killed earlier runner left behind would hold their pool slots and block every step
+    for run_id in release_dead_runs(instance):
+        print(f"  released run {run_id[:8]} left behind by a killed process (its pool slots freed)")
     ingest = defs.resolve_job_def("refresh_requests")
     portals = defs.resolve_job_def("refresh_portals")
     score = defs.resolve_job_def("score_and_publish")
@@ -109,18 +82,18 @@ def main() -> int:
     for city_id, month in partitions:
         key = partition_key(city_id, month)
         result = ingest.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                           run_config=QUIET, tags=tags)
+                                           run_config=QUIET)
         status = "ok" if result.success else "FAILED"
         print(f"  {key:28} {status}")
         if not result.success:
             failed.append(key)
             _print_failures(result)
-    result = portals.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
+    result = portals.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     print(f"  {'portal pages and directories':28} {'ok' if result.success else 'FAILED'}")
     if not result.success:
         failed.append("refresh_portals")
         _print_failures(result)
-    result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
+    result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:

@@ -7,6 +7,7 @@ from assets.hotline_stats import hotline_stats
 from assets.partitions import partition_key
 from assets.requests import CITY_MONTHS, raw_service_request_records, staging_service_requests
 from sensors.freshness import host_tags, make_freshness_sensor, record_run_failures
+from sensors.run_recovery import release_dead_runs_sensor
 
 # request-level partitions and their staging, then everything downstream
 # the nightly refresh pulls only what changed since each partition's cursor
@@ -55,4 +56,4 @@ weekly_portals = dg.ScheduleDefinition(
 
 SCHEDULES = [daily_current_month, daily_scoring, weekly_portals]
 JOBS = [ingest_job, score_job, portals_job]
-SENSORS = [make_freshness_sensor(ingest_job), record_run_failures]
+SENSORS = [make_freshness_sensor(ingest_job), record_run_failures, release_dead_runs_sensor]
