@@ -20,7 +20,13 @@ class HttpResource(dg.ConfigurableResource):
     min_interval_s: float = 1.0
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
+    # one request (its retries and their waits, its whole body) must finish within this
+    total_timeout_s: float = 600.0
     max_attempts: int = 5
+    # a server asking to wait longer (Retry-After) is a clear error at once, not a long sleep
+    max_retry_after_s: float = 120.0
+    # robots.txt is parsed up to this many decompressed bytes, the rest ignored (RFC 9309 2.5)
+    max_robots_bytes: int = 500 * 1024
     # hosts that may resolve to private addresses (a local mirror); empty in production
     private_hosts: list[str] = []  # noqa: RUF012 (pydantic copies defaults)
 
@@ -32,7 +38,10 @@ class HttpResource(dg.ConfigurableResource):
             min_interval_s=self.min_interval_s,
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
+            total_timeout_s=self.total_timeout_s,
             max_attempts=self.max_attempts,
+            max_retry_after_s=self.max_retry_after_s,
+            max_robots_bytes=self.max_robots_bytes,
         )
         return HttpClient(policy, mode=self.mode, archive=Archive(Path(self.archive_dir)),
                           replay=Archive(Path(self.replay_dir)))
