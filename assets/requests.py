@@ -11,7 +11,7 @@ from assets.reference import value_mappings
 from assets.resources import HttpResource, SourceCredentials
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
 from hotline_eval.archive import archive_rows
-from hotline_eval.errors import FetchError, HotlineEvalError, PolicyError, ReplayMissError
+from hotline_eval.errors import HotlineEvalError, is_retryable
 from hotline_eval.mappings import load_mappings
 from hotline_eval.sources import REQUEST_CONNECTORS, fetch_request_month
 from hotline_eval.sources.drift import field_drift
@@ -83,9 +83,8 @@ def raw_service_request_records(
                 replace_many(con, [("raw.fetch_log", fetch_log_row(
                     run_id=context.run.run_id, source_id=source.id, city_id=city_id, partition_key=month,
                     status="failed", refresh=refresh, error=str(exc)), APPEND)])
-            # retrying cannot help a missing archive entry, a refused URL or a changed format
-            transient = isinstance(exc, FetchError) and not isinstance(exc, PolicyError | ReplayMissError)
-            raise dg.Failure(f"{city_id} {month} {source.id}: {exc}", allow_retries=transient) from None
+            # retrying cannot help a missing or corrupt archive entry, a refused URL, a changed format, a full disk
+            raise dg.Failure(f"{city_id} {month} {source.id}: {exc}", allow_retries=is_retryable(exc)) from None
         batches.append((source, batch, refresh))
     writes: list = []
     drift_notes: dict[str, dict[str, list[str]]] = {}

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import dagster as dg
 import duckdb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from hotline_eval.errors import is_permanent
 from hotline_eval.warehouse import apply_ddl
 
 # every asset that writes the work database runs in this pool: DuckDB allows one writing process
@@ -18,9 +20,22 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 @contextmanager
 def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    with resource.get_connection() as con:
-        apply_ddl(con)
-        yield con
+    """A connection to the work database with the schema in place. A failure retrying cannot fix (a full
+    disk, a corrupt archive) fails the step at once, whatever the asset's RetryPolicy: it is raised as a
+    dg.Failure that does not allow retries, with the error's own message."""
+    try:
+        with resource.get_connection() as con:
+            apply_ddl(con)
+            yield con
+    except Exception as exc:
+        if isinstance(exc, dg.Failure) or not is_permanent(exc):
+            raise
+        raise permanent_failure(exc) from exc
+
+
+def permanent_failure(exc: BaseException) -> dg.Failure:
+    """A step failure that Dagster does not retry, described by ``exc``'s message."""
+    return dg.Failure(description=str(exc), allow_retries=False)
 
 
 def fetch_log_row(*, run_id: str, source_id: str, city_id: str, partition_key: str, status: str, refresh: str,

@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import polars as pl
 
 from hotline_eval.encoding import decode_body, detect_charset
-from hotline_eval.errors import ReplayMissError, SourceFormatError
+from hotline_eval.errors import ArchiveError, ReplayMissError, SourceFormatError
 
 # Response headers worth keeping: what tells us the format, the version and the freshness.
 KEPT_HEADERS = (
@@ -115,6 +115,34 @@ class ArchivedResponse:
         return meta
 
 
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether ``path`` exists and its bytes hash to ``sha256``."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+    except FileNotFoundError:
+        return False
+
+
+# what an archive entry must carry for replay to rebuild the response from it
+_ENTRY_FIELDS = ("method", "url", "status", "fetched_at", "sha256")
+
+
+def _read_entry(path: Path) -> dict[str, Any]:
+    """The metadata of one archive entry; a truncated or edited file is named in an ArchiveError."""
+    try:
+        meta = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        detail = f"{exc.msg} at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise ArchiveError(f"archive entry {path} is corrupt (not JSON: {detail}); restore it from a copy of "
+                           "the archive or fetch the request again in live mode") from None
+    missing = [name for name in _ENTRY_FIELDS if not isinstance(meta, dict) or name not in meta]
+    if missing:
+        raise ArchiveError(f"archive entry {path} is corrupt (no {', '.join(missing)}); restore it from a copy "
+                           "of the archive or fetch the request again in live mode")
+    return meta
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -141,10 +169,15 @@ class Archive:
 
     def store(self, response: ArchivedResponse) -> None:
         body_path = self.body_path(response.sha256)
-        if not body_path.exists():
-            _atomic_write(body_path, response.body)
+        entry_path = self.entry_path(response.request_key)
         entry = json.dumps(response.metadata(), indent=1, sort_keys=True, ensure_ascii=False)
-        _atomic_write(self.entry_path(response.request_key), entry.encode())
+        try:
+            # stored once, but checked: a body file edited or cut short since is replaced by the right bytes
+            if not _holds(body_path, response.sha256):
+                _atomic_write(body_path, response.body)
+            _atomic_write(entry_path, entry.encode())
+        except OSError as exc:  # a full disk above all: named, and not worth retrying
+            raise ArchiveError(f"archiving {response.method} {response.url} in {self.root} failed: {exc}") from exc
 
     def load(self, method: str, url: str, params: dict[str, Any] | None = None) -> ArchivedResponse:
         key = request_key(method, url, params)
@@ -154,7 +187,7 @@ class Archive:
                 f"replay: no archived response for {method.upper()} {canonical_url(url, params)} "
                 f"(request key {key[:12]}…) in {self.root}"
             )
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = _read_entry(path)
         body_path = self.body_path(meta["sha256"])
         try:
             body = body_path.read_bytes()
@@ -162,12 +195,17 @@ class Archive:
             raise ReplayMissError(f"replay: archive entry {path.name} names body {meta['sha256']} "
                                   f"but {body_path} is missing") from None
         if sha256_bytes(body) != meta["sha256"]:
-            raise ReplayMissError(f"replay: body {body_path} does not match its sha256; the archive is corrupt")
+            raise ArchiveError(f"replay: body {body_path} (of archive entry {path.name}) does not match its sha256; "
+                               "the archive is corrupt")
+        try:
+            status = int(meta["status"])
+        except (TypeError, ValueError):
+            raise ArchiveError(f"archive entry {path} is corrupt (status {meta['status']!r})") from None
         return ArchivedResponse(
             request_key=key,
             method=meta["method"],
             url=meta["url"],
-            status=int(meta["status"]),
+            status=status,
             headers=dict(meta.get("headers") or {}),
             fetched_at=meta["fetched_at"],
             sha256=meta["sha256"],
@@ -181,7 +219,7 @@ class Archive:
         folder = self.root / "requests"
         if not folder.exists():
             return []
-        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+        return [_read_entry(p) for p in sorted(folder.glob("*.json"))]
 
 
 def make_response(

@@ -9,6 +9,7 @@ storage version so analysts' DuckDB 1.x tools (DBeaver's driver, older CLIs) can
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Mapping
@@ -122,10 +123,21 @@ def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[st
             written[table] = written.get(table, 0) + frame.height
         con.execute("COMMIT").fetchall()
     except (duckdb.Error, pl.exceptions.PolarsError) as exc:
-        con.execute("ROLLBACK").fetchall()
+        _rollback(con)
+        # the error that stopped the write is the one reported (a full disk, a constraint), not the rollback's
         raise WarehouseError(f"writing {', '.join(sorted({w[0] for w in writes}))} failed and was rolled back "
-                             f"(previous rows kept): {exc}") from None
+                             f"(previous rows kept): {exc}") from exc
     return written
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if DuckDB has not ended it already: after some errors (an I/O
+    error such as a full disk) it aborts the transaction itself, and a ROLLBACK then fails with
+    "cannot rollback - no transaction is active", which would hide the error that mattered."""
+    try:
+        con.execute("ROLLBACK").fetchall()
+    except duckdb.Error:
+        pass  # no transaction left to roll back (or the database is unusable): nothing was committed
 
 
 def sql_literal(value: object) -> str:
@@ -134,14 +146,53 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _publishing_files(analyst_db: Path) -> dict[int, list[Path]]:
+    """Temp files of publishes into ``analyst_db`` (and their DuckDB .wal files), by the pid that wrote them."""
+    prefix = f".{analyst_db.name}.publishing-"
+    found: dict[int, list[Path]] = {}
+    for path in analyst_db.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = path.name[len(prefix):].removesuffix(".wal")
+        if pid.isdigit():
+            found.setdefault(int(pid), []).append(path)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_publishing_files(analyst_db: Path) -> list[Path]:
+    """Remove what publishes killed (or failed in a way that left files) wrote: temp files and their .wal
+    of every pid no longer running. A running publisher's files are left alone. Returns what was removed."""
+    removed = []
+    for pid, paths in _publishing_files(analyst_db).items():
+        if pid != os.getpid() and _alive(pid):
+            continue
+        for path in paths:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
 def publish(work_db: Path, analyst_db: Path, *, storage_version: str = PUBLISHED_STORAGE_VERSION) -> dict[str, int]:
     """Copy the work database's raw/staging/marts into a fresh file and swap it in atomically.
 
     Returns row counts per published table. The work database must not be open for writing in
-    another process (Dagster's warehouse pool serializes the writers)."""
+    another process (Dagster's warehouse pool serializes the writers). Temp files left by earlier
+    publishes that were killed are removed first; a failing publish removes its own (with its .wal)."""
     analyst_db.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_publishing_files(analyst_db)  # our own pid's too: a file of ours is from a failed earlier call
     tmp = analyst_db.with_name(f".{analyst_db.name}.publishing-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     con = duckdb.connect()
     try:
@@ -160,14 +211,19 @@ def publish(work_db: Path, analyst_db: Path, *, storage_version: str = PUBLISHED
                 con.execute(f'INSERT INTO pub.{schema}."{name}" BY NAME SELECT * FROM work.{schema}."{name}"').fetchall()  # noqa: S608,E501
             counts[f"{schema}.{name}"] = con.execute(f'SELECT count(*) FROM pub.{schema}."{name}"').fetchone()[0]  # noqa: S608
         con.execute("USE memory").fetchall()
-        con.execute("DETACH pub").fetchall()
+        con.execute("DETACH pub").fetchall()  # checkpoints: the file is complete and its .wal gone
         con.execute("DETACH work").fetchall()
-    except BaseException:
         con.close()
+        with open(tmp, "rb+") as handle:  # make the new file durable before it becomes visible
+            os.fsync(handle.fileno())
+        if _wal(tmp).exists():  # DETACH checkpoints: a log left means the file alone is not the whole copy
+            raise WarehouseError(f"publishing {analyst_db}: {tmp} still has a write-ahead log after closing; "
+                                 "the published file was left as it was")
+        os.replace(tmp, analyst_db)
+    except BaseException:
+        con.close()  # (closing twice is harmless)
+        # a disk-full write leaves both: without this each failed publish added a file and a .wal
         tmp.unlink(missing_ok=True)
+        _wal(tmp).unlink(missing_ok=True)
         raise
-    con.close()
-    with open(tmp, "rb+") as handle:  # make the new file durable before it becomes visible
-        os.fsync(handle.fileno())
-    os.replace(tmp, analyst_db)
     return counts
