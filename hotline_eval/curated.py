@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from hotline_eval.config_files import read_config_csv
 from hotline_eval.errors import ConfigError
 from hotline_eval.framework import Framework
 from hotline_eval.registry import Registry
@@ -22,16 +23,11 @@ EVIDENCE_SCHEMA = {"city_id": pl.String, "indicator_id": pl.String, "value": pl.
 def load_evidence(registry: Registry, framework: Framework, path: Path | str = DEFAULT_EVIDENCE_FILE) -> pl.DataFrame:
     """Read and check every row; a bad row raises ConfigError naming the file, line and field."""
     path = Path(path)
-    try:
-        frame = pl.read_csv(path, schema={c: pl.String for c in COLUMNS})
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: curated evidence file not found") from None
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(f"{path}: not a CSV with columns {COLUMNS}: {exc}") from None
+    frame, lines = read_config_csv(path, COLUMNS, what="curated evidence file")
     curatable = {t.id for t in framework.tertiary() if "staging.curated_evidence" in t.source_tables}
     cities = {c.id for c in registry.cities}
     seen: set[tuple[str, str]] = set()
-    for line, row in enumerate(frame.iter_rows(named=True), start=2):
+    for line, row in zip(lines, frame.iter_rows(named=True), strict=True):
         def fail(field: str, problem: str, line: int = line) -> ConfigError:
             return ConfigError(f"{path}, line {line}, field {field!r}: {problem}")
 

@@ -16,7 +16,7 @@ class Evaluation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     evaluation_year: int = Field(ge=2000, le=2100)
-    first_month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    first_month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     coverage_threshold: float = Field(ge=0, le=1)
     unmapped_share_warn: float = Field(ge=0, le=1)
     monte_carlo_draws: int = Field(ge=0, le=100_000)

@@ -1,4 +1,7 @@
-"""The indicator framework (config/indicators.yaml): primary -> secondary -> tertiary indicators."""
+"""The indicator framework (config/indicators.yaml): primary -> secondary -> tertiary indicators.
+
+Checked whole at load: the four primary indicators each once, every computation one that
+hotline_eval/indicators.py defines, ids unique; a bad file fails naming its line and field."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from hotline_eval.config_files import load_yaml_model
 from hotline_eval.settings import PROJECT_ROOT
@@ -30,6 +33,16 @@ class Tertiary(_Strict):
     weight: float = Field(gt=0)
     evidence: Literal["feeds", "pages", "curated"]
 
+    @field_validator("computation")
+    @classmethod
+    def _known_computation(cls, value: str, info: ValidationInfo) -> str:
+        from hotline_eval.indicators import COMPUTATIONS  # it imports this module
+
+        if value not in COMPUTATIONS:
+            raise ValueError(f"indicator {info.data.get('id', '?')!r}: unknown computation {value!r}; "
+                             f"known: {sorted(COMPUTATIONS)}")
+        return value
+
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "higher_is_better"
@@ -52,6 +65,20 @@ class Primary(_Strict):
 class Framework(_Strict):
     version: int
     primary: list[Primary]
+
+    @field_validator("primary")
+    @classmethod
+    def _every_primary_once(cls, value: list[Primary], info: ValidationInfo) -> list[Primary]:
+        ids = [p.id for p in value]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"primary indicators listed twice: {twice}")
+        missing = [i for i in PRIMARY_IDS if i not in ids]
+        # a partial framework only where asked for (small hand-worked examples in tests)
+        if missing and not (info.context or {}).get("partial"):
+            raise ValueError(f"the framework needs all four primary indicators {list(PRIMARY_IDS)}; "
+                             f"missing: {missing}")
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> Framework:
@@ -93,6 +120,8 @@ def _where(loc: tuple[int | str, ...], _raw: object, text: str) -> str:
     return f"{f'line {line}, ' if line else ''}field {'.'.join(map(str, loc))!r}"
 
 
-def load_framework(path: Path | str = DEFAULT_FRAMEWORK_FILE) -> Framework:
-    """Load and validate; a bad file raises ConfigError naming the line and the field."""
-    return load_yaml_model(Path(path), Framework, what="indicator framework", describe=_where)
+def load_framework(path: Path | str = DEFAULT_FRAMEWORK_FILE, *, partial: bool = False) -> Framework:
+    """Load and validate; a bad file raises ConfigError naming the line and the field. ``partial`` allows
+    a framework without all four primary indicators (a small example worked out by hand)."""
+    return load_yaml_model(Path(path), Framework, what="indicator framework", describe=_where,
+                           context={"partial": partial})

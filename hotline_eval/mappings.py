@@ -1,16 +1,19 @@
 """Versioned value mappings (config/mappings/*.csv): published status, channel and category values
 to the common vocabulary. Matching is case-insensitive after trimming; a row for a specific
-source wins over a ``*`` row."""
+source wins over a ``*`` row. Every row is checked at load (a source the registry knows, a value of
+the vocabulary, no value mapped twice), a bad one named by its file and line."""
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from hotline_eval.config_files import read_config_csv
 from hotline_eval.errors import ConfigError
+from hotline_eval.registry import load_registry
 from hotline_eval.settings import PROJECT_ROOT
 
 MAPPINGS_DIR = PROJECT_ROOT / "config" / "mappings"
@@ -21,22 +24,33 @@ CHANNELS = ("phone", "web", "mobile_app", "sms", "email", "social", "walk_in", "
 UNMAPPED = {"status": "other", "channel": "unknown", "category": "unmapped"}
 
 
-def _read_csv(path: Path, columns: list[str]) -> pl.DataFrame:
-    try:
-        frame = pl.read_csv(path, schema={c: pl.String for c in columns}, comment_prefix="#")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: mapping file not found") from None
-    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError) as exc:
-        raise ConfigError(f"{path}: not a CSV with columns {columns}: {exc}") from None
-    return frame
+def _read_csv(path: Path, columns: list[str]) -> tuple[pl.DataFrame, list[int]]:
+    return read_config_csv(path, columns, what="mapping file", comment_prefix="#")
 
 
 def load_categories(folder: Path = MAPPINGS_DIR) -> pl.DataFrame:
-    return _read_csv(folder / "categories.csv", ["category", "description"])
+    path = folder / "categories.csv"
+    frame, lines = _read_csv(path, ["category", "description"])
+    seen: set[str] = set()
+    for line, category in zip(lines, frame["category"].to_list(), strict=True):
+        if not category:
+            raise ConfigError(f"{path}, line {line}: empty category")
+        if category in seen:
+            raise ConfigError(f"{path}, line {line}: category {category!r} listed twice")
+        seen.add(category)
+    return frame
 
 
-def load_mappings(folder: Path = MAPPINGS_DIR) -> pl.DataFrame:
-    """All mappings in one frame: mapping, source_id, raw_value (normalized), mapped_value, mapping_file."""
+def registered_source_ids() -> frozenset[str]:
+    """The ids of the registry's sources ($HOTLINE_EVAL_CITIES or config/cities.yaml): what a mapping
+    row may name besides ``*``."""
+    return frozenset(source.id for _, source in load_registry().sources())
+
+
+def load_mappings(folder: Path = MAPPINGS_DIR, source_ids: Collection[str] | None = None) -> pl.DataFrame:
+    """All mappings in one frame: mapping, source_id, raw_value (normalized), mapped_value, mapping_file.
+    A row's source_id is ``*`` or one of ``source_ids`` (default: the registry's sources)."""
+    known_sources = frozenset(registered_source_ids() if source_ids is None else source_ids)
     allowed = {
         "status": set(STATUSES),
         "channel": set(CHANNELS),
@@ -45,22 +59,28 @@ def load_mappings(folder: Path = MAPPINGS_DIR) -> pl.DataFrame:
     frames = []
     for mapping, values in allowed.items():
         path = folder / f"{mapping}.csv"
-        frame = _read_csv(path, ["source_id", "raw_value", "mapped_value"])
-        for line, row in enumerate(frame.iter_rows(named=True), start=2):
-            if not row["source_id"] or not row["raw_value"] or row["mapped_value"] not in values:
+        frame, lines = _read_csv(path, ["source_id", "raw_value", "mapped_value"])
+        first_line: dict[tuple[str, str], int] = {}
+        for line, row in zip(lines, frame.iter_rows(named=True), strict=True):
+            if not row["source_id"] or not (row["raw_value"] or "").strip():
+                raise ConfigError(f"{path}, line {line}: source_id and raw_value must not be empty")
+            if row["source_id"] != "*" and row["source_id"] not in known_sources:
+                raise ConfigError(f"{path}, line {line}: source_id {row['source_id']!r} is not a source of the "
+                                  f"registry (nor '*'); known: {sorted(known_sources)}")
+            if row["mapped_value"] not in values:
                 raise ConfigError(
-                    f"{path}, line {line}: mapped_value {row['mapped_value']!r} is not one of {sorted(values)} "
-                    f"(or source_id/raw_value is empty)"
-                )
+                    f"{path}, line {line}: mapped_value {row['mapped_value']!r} is not one of {sorted(values)}")
+            key = (row["source_id"], row["raw_value"].strip().lower())
+            if key in first_line:
+                raise ConfigError(f"{path}, line {line}: {row['raw_value']!r} of source {row['source_id']!r} is "
+                                  f"mapped already on line {first_line[key]}")
+            first_line[key] = line
         frame = frame.with_columns(
             mapping=pl.lit(mapping),
             raw_value=pl.col("raw_value").str.strip_chars().str.to_lowercase(),
             mapping_file=pl.lit(str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT)
                                 else str(path)),
         )
-        dupes = frame.filter(pl.struct("source_id", "raw_value").is_duplicated())
-        if dupes.height:
-            raise ConfigError(f"{path}: values mapped twice: {dupes['raw_value'].unique().to_list()}")
         frames.append(frame)
     return pl.concat(frames).select("mapping", "source_id", "raw_value", "mapped_value", "mapping_file")
 

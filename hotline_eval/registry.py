@@ -222,6 +222,20 @@ class Source(_Strict):
 
     _urls = field_validator("base_url", "docs_url")(_check_url)
 
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        # a misspelt staging field would be read by no connector, without a word
+        from hotline_eval.sources.common import RAW_COLUMNS  # the connectors import this module
+
+        unknown = sorted(set(value) - set(RAW_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown staging fields {unknown}; known: {sorted(RAW_COLUMNS)}")
+        empty = sorted(name for name, spec in value.items() if not spec.strip())
+        if empty:
+            raise ValueError(f"no source field named for {empty}")
+        return value
+
     @model_validator(mode="after")
     def _kind_needs(self) -> Source:
         if self.kind == "socrata":

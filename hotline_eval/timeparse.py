@@ -9,6 +9,7 @@ clocks jumped to, and flagged.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import polars as pl
 import pyarrow as pa
@@ -145,3 +146,16 @@ def _localized(naive: pl.Series, aware_us: pl.Series | None, timezone: str) -> t
             timezone, ambiguous="earliest", non_existent="null").dt.offset_by("-1h")
         utc_us = utc_us.scatter(gap.arg_true(), shifted.dt.convert_time_zone("UTC").to_physical())
     return utc_us.cast(pl.Datetime("us", "UTC")), gap
+
+
+def month_bounds_utc(month: str, timezone: str) -> tuple[datetime, datetime]:
+    """The UTC instants where the local month ``YYYY-MM`` starts and the next one starts, read as the
+    published local times ``YYYY-MM-01T00:00:00`` are (``_localized``): a time is in the local month
+    exactly when it is at or after the first and before the second."""
+    year, mon = (int(part) for part in month.split("-"))
+    if not 1 <= mon <= 12:
+        raise ValueError(f"not a month (YYYY-MM): {month!r}")
+    naive = pl.Series([datetime(year, mon, 1), datetime(year + (mon == 12), mon % 12 + 1, 1)],
+                      dtype=pl.Datetime("us"))
+    start, end = _localized(naive, None, timezone)[0].to_list()
+    return start, end

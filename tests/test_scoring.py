@@ -46,7 +46,7 @@ VALUES = {"x": {"t1": 10, "t2": 5, "t3": 100}, "y": {"t1": 20, "t2": 1, "t3": No
 def small_framework(tmp_path: Path):
     path = tmp_path / "indicators.yaml"
     path.write_text(SMALL)
-    return load_framework(path)
+    return load_framework(path, partial=True)
 
 
 def facts_of(values: dict[str, dict[str, float | None]]) -> pl.DataFrame:

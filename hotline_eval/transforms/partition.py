@@ -24,7 +24,7 @@ from hotline_eval.transforms.service_requests import StagedBatch, stage_requests
 from hotline_eval.warehouse import KeyedBy, query, replace_many
 
 # bump when stage_requests changes what it writes for the same raw row
-STAGE_LOGIC_VERSION = "2"
+STAGE_LOGIC_VERSION = "3"  # 3: rows created outside the month, lists/objects as values rejected
 
 STATE_SCHEMA = {"city_id": pl.String, "partition_month": pl.String, "staging_version": pl.String,
                 "staged_at": pl.Datetime("us", "UTC"), "mode": pl.String, "rows_staged": pl.Int64}
@@ -79,7 +79,7 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
     else:
         raw = query(con, "SELECT * FROM raw.service_request_records WHERE city_id = ? AND partition_month = ?",
                     [city_id, month]).cast(RAW_SCHEMA)
-    staged = stage_requests(raw, timezone, mappings, formats)
+    staged = stage_requests(raw, timezone, mappings, formats, month=month)
     rejects = staged.rejects.with_columns(stage=pl.lit("stage"))
     rejects_where = {"city_id": city_id, "partition_key": month, "stage": "stage"}
     state = pl.DataFrame([{**where, "staging_version": version, "staged_at": datetime.now(UTC), "mode": mode,
