@@ -38,7 +38,7 @@ COMMENT ON COLUMN staging.service_requests.district IS 'District / borough / war
 COMMENT ON COLUMN staging.service_requests.latitude IS 'WGS84 latitude; null when missing or a 0/0 placeholder';
 COMMENT ON COLUMN staging.service_requests.longitude IS 'WGS84 longitude; null when missing or a 0/0 placeholder';
 COMMENT ON COLUMN staging.service_requests.resolution IS 'Resolution text as published';
-COMMENT ON COLUMN staging.service_requests.quality_flags IS 'Data-quality findings: placeholder_closed_date, closed_before_created, zero_coordinates, ...';
+COMMENT ON COLUMN staging.service_requests.quality_flags IS 'Data-quality findings: placeholder_closed_date, closed_before_created, closed_within_minute, zero_coordinates, dst_gap_time, status_inferred, invalid_coordinates (a published coordinate that is not a number in range, nulled)';
 COMMENT ON COLUMN staging.service_requests.is_synthetic IS 'True when the request comes from invented demo data';
 COMMENT ON COLUMN staging.service_requests.sha256 IS 'sha256 of the archived response the record came from (raw.http_archive)';
 
