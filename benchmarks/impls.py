@@ -146,9 +146,13 @@ not_cancelled AS (
 repeats AS (
     SELECT city_id, avg(CASE WHEN created_at - previous <= INTERVAL 7 DAY THEN 1.0 ELSE 0.0 END) AS repeat_request_share
     FROM (SELECT city_id, partition_month, created_at,
-                 lag(created_at) OVER (PARTITION BY city_id, category, round(latitude, 3), round(longitude, 3)
+                 lag(created_at) OVER (PARTITION BY city_id, category, lat_cell, lon_cell
                                        ORDER BY created_at) AS previous
-          FROM read_parquet($path) WHERE latitude IS NOT NULL AND longitude IS NOT NULL)
+          FROM (SELECT *, sign(p0) * (floor(abs(p0)) + (abs(p0) - floor(abs(p0)) >= 0.5)::INTEGER) AS lat_cell,
+                       (sign(p1) * (floor(abs(p1)) + (abs(p1) - floor(abs(p1)) >= 0.5)::INTEGER) + 180000)
+                           % 360000 AS lon_cell
+                FROM (SELECT *, latitude * 1000 AS p0, longitude * 1000 AS p1 FROM read_parquet($path)
+                      WHERE latitude IS NOT NULL AND longitude IS NOT NULL)))
     -- an earlier request before the period counts: look back across its start, count the period's rows
     WHERE starts_with(partition_month, '{PERIOD}')
     GROUP BY ALL
@@ -225,6 +229,15 @@ def _km_quantiles_pandas(hours, closed, qs):
     return out
 
 
+def _cell(degrees):
+    """The project's place grid (hotline_eval/request_parts.py): the integer nearest to the double
+    degrees * 1000, halves away from zero, computed exactly from that product."""
+    import numpy as np
+    p = np.abs(degrees * 1000)
+    whole = np.floor(p)
+    return (np.sign(degrees) * (whole + (p - whole >= 0.5))).astype(np.int64)
+
+
 def run_pandas(path: str) -> dict:
     import numpy as np
     import pandas as pd
@@ -234,7 +247,8 @@ def run_pandas(path: str) -> dict:
     # come from every row and the period's rows are counted
     located_all = every["latitude"].notna() & every["longitude"].notna()
     loc = every.loc[located_all, ["city_id", "category", "created_at", "partition_month"]].assign(
-        p0=every.loc[located_all, "latitude"].round(3), p1=every.loc[located_all, "longitude"].round(3))
+        p0=_cell(every.loc[located_all, "latitude"].to_numpy()),
+        p1=(_cell(every.loc[located_all, "longitude"].to_numpy()) + 180_000) % 360_000)
     loc = loc.sort_values("created_at", kind="stable")
     gap = loc.groupby(["city_id", "category", "p0", "p1"], sort=False)["created_at"].diff()
     rep = (gap.notna() & (gap <= pd.Timedelta(days=7))).astype(float)

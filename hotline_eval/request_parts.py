@@ -35,7 +35,13 @@ EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
 EXCLUDED_FLAGS = (*EXCLUDED_FROM_CLOSE_TIMES, "placeholder_closed_date")
 DIGITAL_CHANNELS = ("web", "mobile_app", "sms", "email", "social", "chatbot")
 REPEAT_WINDOW_DAYS = 7
-PLACE_DECIMALS = 3  # about 100 m
+# A repeat's place is a cell of a grid of PLACE_DECIMALS decimals of a degree (about 100 m), defined by
+# the project and not by an engine's rounding function (issue #16): a coordinate's cell is the integer
+# nearest to the double product coordinate * PLACE_SCALE, halves away from zero, computed exactly from
+# that product (sql/marts/request_month_parts.sql); longitude cells wrap at the antimeridian (180 and
+# -180 are one cell). In Python: Decimal(x * PLACE_SCALE).quantize(Decimal(1), ROUND_HALF_UP).
+PLACE_DECIMALS = 3
+PLACE_SCALE = 10**PLACE_DECIMALS
 
 PARTS_SQL = PROJECT_ROOT / "sql" / "marts" / "request_month_parts.sql"
 PARTS_TABLE = "marts.request_month_parts"
@@ -54,7 +60,7 @@ PARTS_SCHEMA = {
 
 def parts_params() -> dict[str, Any]:
     return {"digital": list(DIGITAL_CHANNELS), "bad_close": list(EXCLUDED_FROM_CLOSE_TIMES),
-            "km_excluded": list(EXCLUDED_FLAGS), "repeat_days": REPEAT_WINDOW_DAYS, "place_decimals": PLACE_DECIMALS}
+            "km_excluded": list(EXCLUDED_FLAGS), "repeat_days": REPEAT_WINDOW_DAYS, "place_scale": PLACE_SCALE}
 
 
 def parts_version() -> str:

@@ -4,8 +4,9 @@ part again; the facts from the kept parts equal the facts from the rows."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 import duckdb
 import numpy as np
@@ -158,22 +159,36 @@ def test_facts_from_kept_parts_equal_facts_from_the_rows(con) -> None:
     assert kept.filter(pl.col("indicator_id") == "repeat_request_share")["raw_value"].is_not_null().all()
 
 
-def _grid(degrees: float) -> int:
-    """The coordinate rounded as SQL's round(x, PLACE_DECIMALS) does: the double x * 10^d, half away
-    from zero (Python's round would go to the nearest decimal, half to even)."""
-    return int(Decimal(degrees * 10**request_parts.PLACE_DECIMALS).quantize(Decimal(1), ROUND_HALF_UP))
+S = request_parts.PLACE_SCALE
+
+
+def _half_away(value: Fraction) -> int:
+    """The integer nearest to ``value``, halves away from zero, exactly."""
+    n = math.floor(abs(value) + Fraction(1, 2))
+    return -n if value < 0 else n
+
+
+def _cell(degrees: float) -> int:
+    """The project's grid (request_parts.PLACE_SCALE): the integer nearest to the double product
+    degrees * S (Python's float multiplication, IEEE 754 like DuckDB's), halves away from zero, exactly."""
+    return _half_away(Fraction(degrees * S))
+
+
+def _place(latitude: float, longitude: float) -> tuple[int, int]:
+    """A request's place: its latitude cell and its longitude cell, wrapped at the antimeridian."""
+    return _cell(latitude), (_cell(longitude) + 180 * S) % (360 * S)
 
 
 def _repeats_by_reference(rows: pl.DataFrame) -> dict[tuple[str, str], int]:
     """Repeat requests per partition, one request at a time: a located request with a category repeats
-    when the request before it (by time, ties by partition) at the same city, category and rounded
-    place was created at most REPEAT_WINDOW_DAYS earlier."""
+    when the request before it (by time, ties by partition) at the same city, category and place
+    (_place) was created at most REPEAT_WINDOW_DAYS earlier."""
     located = rows.filter(pl.col("category").is_not_null() & pl.col("latitude").is_not_null()
                           & pl.col("longitude").is_not_null())
     previous: dict[tuple, datetime] = {}
     counts = dict.fromkeys(rows.select(KEY).unique().iter_rows(), 0)
     for row in located.sort("created_at", "partition_month").iter_rows(named=True):
-        place = (row["city_id"], row["category"], _grid(row["latitude"]), _grid(row["longitude"]))
+        place = (row["city_id"], row["category"], *_place(row["latitude"], row["longitude"]))
         before = previous.get(place)
         if before is not None and row["created_at"] - before <= timedelta(days=request_parts.REPEAT_WINDOW_DAYS):
             counts[(row["city_id"], row["partition_month"])] += 1
@@ -204,6 +219,92 @@ def test_repeat_counts_equal_a_request_by_request_reference(con) -> None:
     assert dict(zip(zip(parts["city_id"], parts["partition_month"], strict=True), parts["n_repeats"],
                     strict=True)) == _repeats_by_reference(rows)
     assert parts["n_repeats"].sum() > n // 4
+
+
+def _hairs(edge: float, steps: int = 4) -> list[float]:
+    """``edge`` and the doubles up to ``steps`` apart from it on either side."""
+    below, above = [edge], [edge]
+    for _ in range(steps):
+        below.append(math.nextafter(below[-1], -math.inf))
+        above.append(math.nextafter(above[-1], math.inf))
+    return sorted({*below, *above})
+
+
+def _same_place_in_sql(con, pairs: list[tuple[tuple[float, float], tuple[float, float]]]) -> list[bool]:
+    """Whether the parts' SQL puts the two (latitude, longitude) of each pair at one place: each pair is
+    two requests of one category an hour apart in a city of its own, so its city counts one repeat if
+    and only if the SQL gives both the same cells."""
+    n = 2 * len(pairs)
+    cities = [f"c{i // 2:05d}" for i in range(n)]
+    created = [START + timedelta(days=3, hours=i % 2) for i in range(n)]
+    rows = _rows(7, n=n).with_columns(
+        city_id=pl.Series(cities), partition_month=pl.lit("2024-01"), category=pl.lit("noise"),
+        created_at=pl.Series(created, dtype=pl.Datetime("us", "UTC")),
+        latitude=pl.Series([pair[i % 2][0] for pair in pairs for i in range(2)]),
+        longitude=pl.Series([pair[i % 2][1] for pair in pairs for i in range(2)]))
+    con.register("request_rows", rows.to_arrow())
+    repeats = dict(compute_all_parts(con, "request_rows").select("city_id", "n_repeats").iter_rows())
+    return [repeats[f"c{i:05d}"] == 1 for i in range(len(pairs))]
+
+
+# cell edges (halves of the product x * S) on both sides of the equator, the prime meridian and the
+# antimeridian, and at the poles' last cells
+LATITUDE_EDGES = [-89.9995, -33.8705, -33.8695, -0.0015, -0.0005, 0.0005, 0.0025, 12.3455, 40.7005, 89.9995]
+LONGITUDE_EDGES = [-179.9995, -74.0005, -2.3495, -0.0005, 0.0005, 2.3495, 151.2005, 179.9995]
+
+
+def test_place_cells_a_hair_either_side_of_an_edge_are_the_reference_cells(con) -> None:
+    """Every double within a few steps of a cell edge is at the place of its reference cell's centre and
+    not at the place of the cell across the edge; and the poles, the equator, the antimeridian."""
+    pairs = []
+    for edges, at in ((LATITUDE_EDGES, lambda v: (v, 151.2)), (LONGITUDE_EDGES, lambda v: (-33.87, v))):
+        for edge in edges:
+            hairs = _hairs(edge)
+            cells = sorted({_cell(v) for v in hairs})
+            assert len(cells) == 2 and cells[1] == cells[0] + 1, (edge, cells)  # the hairs straddle the edge
+            pairs += [(at(v), at(k / S)) for v in hairs for k in cells]
+    # exact values: poles, zero of either sign, the antimeridian from both sides (one meridian)
+    pairs += [((90.0, 0.0), (89.9996, 0.0)), ((-90.0, 0.0), (-89.9996, 0.0)), ((90.0, 0.0), (89.9994, 0.0)),
+              ((0.0, 0.0), (-0.0, -0.0)), ((0.0004, -0.0004), (-0.0004, 0.0004)),
+              ((10.0, 180.0), (10.0, -180.0)), ((10.0, 179.9996), (10.0, -179.9996)),
+              ((10.0, math.nextafter(180.0, 0)), (10.0, math.nextafter(-180.0, 0))),
+              ((10.0, 179.9994), (10.0, -179.9994)), ((10.0, 179.9994), (10.0, 180.0)),
+              ((-10.0, -179.9995), (-10.0, 179.9995)), ((-10.0, -179.9994), (-10.0, 179.9995))]
+    expected = [_place(*a) == _place(*b) for a, b in pairs]
+    assert any(expected) and not all(expected)
+    assert _same_place_in_sql(con, pairs) == expected
+
+
+def test_the_grid_is_the_projects_rule_not_an_engines_rounding(con) -> None:
+    """Pairs where the project's rule and a rounding an engine might use disagree (DuckDB 2.0.0 rounded
+    the product halves away from zero, as the rule does, but 2.0.1 rounds the double's exact value):
+    the SQL follows the rule, so it fails should the grid be left to round() again."""
+    def product_half_even(x: float) -> int:
+        return round(x * S)  # Python's round: the double, halves to even
+
+    def product_half_up(x: float) -> int:
+        return math.floor(Fraction(x * S) + Fraction(1, 2))
+
+    def exact_value(x: float) -> int:  # the double's own value (12.3455 is 12.34549999...)
+        return _half_away(Fraction(x) * S)
+
+    cases = [  # (a, b, a rounding under which a and b are at the same place exactly when the rule says not)
+        ((0.0025, 0.0), (0.0021, 0.0), product_half_even),
+        ((-0.0025, 0.0), (-0.0021, 0.0), product_half_even),
+        ((-0.0005, 0.0), (-0.0009, 0.0), product_half_up),
+        ((-33.8705, 151.2), (-33.8708, 151.2), product_half_up),
+        ((12.3455, 0.0), (12.3458, 0.0), exact_value),
+        ((-33.8705, 151.2), (-33.8708, 151.2), exact_value),
+        ((40.7005, -74.0), (40.7002, -74.0), exact_value),
+        ((0.0, 1.0005), (0.0, 1.0008), exact_value),
+    ]
+    for a, b, rounding in cases:
+        rule, other = _place(*a) == _place(*b), all(rounding(x) == rounding(y) for x, y in zip(a, b, strict=True))
+        assert rule != other, (a, b, rounding.__name__)
+    # and without the wrap, 179.9996 and -179.9996 (about 40 m apart) would be different places
+    cases.append(((10.0, 179.9996), (10.0, -179.9996), None))
+    assert _same_place_in_sql(con, [(a, b) for a, b, _ in cases]) == [_place(*a) == _place(*b) for a, b, _ in cases]
+    assert "round(" not in request_parts.PARTS_SQL.read_text(encoding="utf-8").lower()
 
 
 def test_coordinates_out_of_range_are_a_clear_error(con) -> None:

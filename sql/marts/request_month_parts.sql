@@ -10,7 +10,8 @@
 --                refers back to an earlier request, possibly in the previous month), with in_part true
 --                for the rows of the partitions being computed.
 -- Parameters: $digital (channels counted as digital), $bad_close (flags that make a close time
--- impossible), $km_excluded (flags left out of close-time quantiles), $repeat_days, $place_decimals.
+-- impossible), $km_excluded (flags left out of close-time quantiles), $repeat_days, $place_scale (10^d for
+-- a place grid of d decimals of a degree).
 WITH
 monthly AS (
     SELECT city_id, partition_month,
@@ -54,17 +55,29 @@ agencies AS (
 -- repeat. Ties in time across partitions are ordered by partition, so each partition's count is the
 -- same however the rows were read. The window runs on integers only, because sorting millions of tiny
 -- partitions by text keys cost several times as much (benchmarks/README.md): each (city, category) and
--- month gets a dense number from the few distinct values, and the place is numbered on the grid of
--- rounded coordinates (steps of 10^-$place_decimals degrees from -90, -180), so one BIGINT holds both.
+-- month gets a dense number from the few distinct values, and the place is numbered on the grid below,
+-- so one BIGINT holds both.
+-- The place grid is the project's own rule, not an engine's rounding function (whose halves differ
+-- between DuckDB versions, issue #16): with S = $place_scale = 10^d, a coordinate's cell is the integer
+-- nearest to p = coordinate * S, halves away from zero, where p is the double product (the exact product
+-- rounded to the nearest double, as every IEEE 754 multiplication does) and the rest is exact: floor,
+-- abs, sign and the fraction |p| - floor(|p|) >= 0.5 are exact in doubles. So -33.8705 (p = -33870.5)
+-- is cell -33871 and 12.3455 is 12346. Longitude cells wrap: 180 and -180 are one meridian, so cell
+-- 180*S is cell -180*S. hotline_eval/request_parts.py and config/indicators.yaml say the same;
+-- tests/test_request_parts.py checks it a hair either side of the cell edges.
 located AS NOT MATERIALIZED (
-    SELECT city_id, category, partition_month, in_part, epoch_us(created_at) AS created_us,
-           CASE WHEN latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180
-                THEN round((round(latitude, $place_decimals) + 90) * 10 ** $place_decimals)::BIGINT
-                         * (360 * 10 ** $place_decimals + 1)::BIGINT
-                     + round((round(longitude, $place_decimals) + 180) * 10 ** $place_decimals)::BIGINT
-                ELSE error('coordinates out of range: ' || latitude || ', ' || longitude)
-           END AS place
-    FROM repeat_rows WHERE category IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL
+    SELECT city_id, category, partition_month, in_part, created_us,
+           (sign(p_lat) * (floor(abs(p_lat)) + (abs(p_lat) - floor(abs(p_lat)) >= 0.5)::INTEGER))::BIGINT
+               + 90 * $place_scale::BIGINT AS lat_cell,  -- 0 .. 180*S
+           ((sign(p_lon) * (floor(abs(p_lon)) + (abs(p_lon) - floor(abs(p_lon)) >= 0.5)::INTEGER))::BIGINT
+               + 180 * $place_scale::BIGINT) % (360 * $place_scale::BIGINT) AS lon_cell  -- 0 .. 360*S - 1
+    FROM (SELECT city_id, category, partition_month, in_part, epoch_us(created_at) AS created_us,
+                 CASE WHEN latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180
+                      THEN latitude * $place_scale::BIGINT
+                      ELSE error('coordinates out of range: ' || latitude || ', ' || longitude)
+                 END AS p_lat,
+                 longitude * $place_scale::BIGINT AS p_lon
+          FROM repeat_rows WHERE category IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL)
 ),
 repeat_groups AS (
     SELECT city_id, category, partition_month, in_part,
@@ -77,8 +90,8 @@ repeat_counts AS (
     SELECT part, count(*) FILTER (WHERE created_us - previous <= $repeat_days * 86400000000) AS n_repeats
     FROM (SELECT g.part, l.created_us,
                  lag(l.created_us) OVER (
-                     PARTITION BY g.city_category * ((180 * 10 ** $place_decimals + 1)
-                                                     * (360 * 10 ** $place_decimals + 1))::BIGINT + l.place
+                     PARTITION BY (g.city_category * (180 * $place_scale::BIGINT + 1) + l.lat_cell)
+                                  * (360 * $place_scale::BIGINT) + l.lon_cell
                      ORDER BY l.created_us, g.month) AS previous
           FROM located l JOIN repeat_groups g USING (city_id, category, partition_month))
     GROUP BY ALL
