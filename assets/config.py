@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hotline_eval.evaluation import load_evaluation
-from hotline_eval.registry import load_registry
-from hotline_eval.settings import load_settings
+from hotline_eval.config.evaluation import load_evaluation
+from hotline_eval.config.registry import load_registry
+from hotline_eval.config.settings import load_settings
 
 SETTINGS = load_settings()
 REGISTRY = load_registry()

@@ -7,10 +7,10 @@ from dagster_duckdb import DuckDBResource
 from assets.config import REGISTRY
 from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
-from hotline_eval.archive import archive_rows
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.sources.aggregate import fetch_stats, table_urls
-from hotline_eval.warehouse import APPEND, replace_many
+from hotline_eval.fetch.archive import archive_rows
+from hotline_eval.publish.warehouse import APPEND, replace_many
+from hotline_eval.stats.tables import fetch_stats, table_urls
 
 
 @dg.asset(

@@ -10,13 +10,13 @@ from assets.portals import portal_features, service_catalog
 from assets.reference import cities, curated_evidence
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
-from hotline_eval.capabilities import capability_matrix
-from hotline_eval.explain import explanations
-from hotline_eval.framework import load_framework
-from hotline_eval.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, WarehouseRequests, compute_facts
-from hotline_eval.request_parts import PARTS_TABLE, refresh_request_parts
-from hotline_eval.scoring import score
-from hotline_eval.warehouse import query, replace_many
+from hotline_eval.evaluation.capabilities import capability_matrix
+from hotline_eval.evaluation.explain import explanations
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.evaluation.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, WarehouseRequests, compute_facts
+from hotline_eval.evaluation.request_parts import PARTS_TABLE, refresh_request_parts
+from hotline_eval.evaluation.scoring import score
+from hotline_eval.publish.warehouse import query, replace_many
 
 FACTS = dg.AssetKey(["marts", "indicator_facts"])
 RANKING = dg.AssetKey(["marts", "city_ranking"])

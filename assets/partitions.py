@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from hotline_eval.evaluation import Evaluation
-from hotline_eval.registry import Registry
+from hotline_eval.config.evaluation import Evaluation
+from hotline_eval.config.registry import Registry
 from hotline_eval.sources import REQUEST_CONNECTORS
 
 MONTH_FORMAT = "%Y-%m"

@@ -7,11 +7,11 @@ from dagster_duckdb import DuckDBResource
 from assets.config import REGISTRY
 from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
-from hotline_eval.archive import archive_rows
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.portal_evidence import FINGERPRINT_SCHEMA, read_city_pages, read_service_directory
-from hotline_eval.portals import load_portal_rules
-from hotline_eval.warehouse import APPEND, query, replace_many
+from hotline_eval.fetch.archive import archive_rows
+from hotline_eval.portals.evidence import FINGERPRINT_SCHEMA, read_city_pages, read_service_directory
+from hotline_eval.portals.pages import load_portal_rules
+from hotline_eval.publish.warehouse import APPEND, query, replace_many
 
 FEATURES = dg.AssetKey(["staging", "portal_features"])
 CATALOG = dg.AssetKey(["staging", "service_catalog"])

@@ -11,7 +11,7 @@ from assets.portals import portal_features, service_catalog
 from assets.reference import cities, curated_evidence, value_mappings
 from assets.requests import staging_service_requests
 from assets.warehouse_io import WAREHOUSE_POOL
-from hotline_eval.warehouse import PUBLISHED_STORAGE_VERSION, publish
+from hotline_eval.publish.warehouse import PUBLISHED_STORAGE_VERSION, publish
 
 
 @dg.asset(

@@ -6,12 +6,12 @@ from dagster_duckdb import DuckDBResource
 
 from assets.config import REGISTRY
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
-from hotline_eval.curated import load_evidence
-from hotline_eval.framework import load_framework
-from hotline_eval.golden import check_full_marks, check_hotline_types, load_report_facts
-from hotline_eval.mappings import load_mappings
-from hotline_eval.reference import cities_frame
-from hotline_eval.warehouse import query, replace_rows
+from hotline_eval.evaluation.curated import load_evidence
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types, load_report_facts
+from hotline_eval.evaluation.reference import cities_frame
+from hotline_eval.publish.warehouse import query, replace_rows
+from hotline_eval.staging.mappings import load_mappings
 
 
 @dg.asset(key_prefix=["staging"], name="cities", group_name="reference", kinds={"yaml", "duckdb"},

@@ -9,9 +9,9 @@ from dagster_duckdb import DuckDBResource
 from assets.config import SETTINGS
 from assets.marts import FACTS, SCORE_SPECS
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
-from hotline_eval.framework import load_framework
-from hotline_eval.report import render_report
-from hotline_eval.warehouse import query
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.publish.report import render_report
+from hotline_eval.publish.warehouse import query
 
 REPORT_PATH = SETTINGS.report
 

@@ -10,14 +10,14 @@ from assets.partitions import city_month_partitions
 from assets.reference import value_mappings
 from assets.resources import HttpResource, SourceCredentials
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
-from hotline_eval.archive import archive_rows
 from hotline_eval.errors import HotlineEvalError, is_retryable
-from hotline_eval.mappings import load_mappings
+from hotline_eval.fetch.archive import archive_rows
+from hotline_eval.publish.warehouse import APPEND, query, replace_many
 from hotline_eval.sources import REQUEST_CONNECTORS, fetch_request_month
 from hotline_eval.sources.drift import field_drift
-from hotline_eval.transforms.partition import stage_partition
-from hotline_eval.transforms.service_requests import unmapped_share
-from hotline_eval.warehouse import APPEND, query, replace_many
+from hotline_eval.staging.mappings import load_mappings
+from hotline_eval.staging.partition import stage_partition
+from hotline_eval.staging.service_requests import unmapped_share
 
 CITY_MONTHS = city_month_partitions(REGISTRY, EVALUATION)
 

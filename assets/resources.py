@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from hotline_eval.archive import Archive
-from hotline_eval.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
+from hotline_eval.fetch.archive import Archive
+from hotline_eval.fetch.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
 
 
 class HttpResource(dg.ConfigurableResource):

@@ -12,7 +12,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from hotline_eval.errors import is_permanent
-from hotline_eval.warehouse import apply_ddl
+from hotline_eval.publish.warehouse import apply_ddl
 
 # every asset that writes the work database runs in this pool: DuckDB allows one writing process
 WAREHOUSE_POOL = "duckdb_warehouse"

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from hotline_eval.registry import load_registry
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.config.registry import load_registry
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.sources.common import RAW_SCHEMA
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -256,12 +256,12 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
         hashlib.sha256(f"{seed}|{c}|{m}|{p}".encode()).hexdigest()
         for c, m, p in pages.iter_rows()]))
     frame = frame.join(pages, on=["city_id", "partition_month", "_page"], how="left", maintain_order="left")
-    from hotline_eval.transforms.service_requests import STAGING_COLUMNS
+    from hotline_eval.staging.service_requests import STAGING_COLUMNS
     return frame.select(*STAGING_COLUMNS, pl.col("_page").alias("page_number"), "_zero", "_placeholder")
 
 
 def staging_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    from hotline_eval.transforms.service_requests import STAGING_COLUMNS
+    from hotline_eval.staging.service_requests import STAGING_COLUMNS
     return frame.select(STAGING_COLUMNS)
 
 

@@ -6,8 +6,8 @@
 (b) ``duckdb``: one hand-written SQL query (Kaplan-Meier included, as window functions).
 (c) ``pandas``: plain pandas (+ numpy for the Kaplan-Meier product).
 
-Each returns a dict {indicator_id: {city_id: value}}. Every definition follows hotline_eval/indicators.py;
-the quantiles are the same Kaplan-Meier definition as hotline_eval/survival.py (first event time at
+Each returns a dict {indicator_id: {city_id: value}}. Every definition follows hotline_eval/evaluation/indicators.py;
+the quantiles are the same Kaplan-Meier definition as hotline_eval/evaluation/survival.py (first event time at
 which survival <= 1 - q + 1e-12; open requests censored at the end of 2024), the medians interpolated.
 """
 
@@ -28,7 +28,7 @@ DIGITAL = ("web", "mobile_app", "sms", "email", "social", "chatbot")
 
 
 def populations() -> dict[str, int]:
-    from hotline_eval.registry import load_registry
+    from hotline_eval.config.registry import load_registry
     return {c.id: c.population.value for c in load_registry().cities}
 
 
@@ -37,7 +37,7 @@ def empty_frames():
     """staging.* frames with the warehouse's own columns and types, empty (from sql/ddl via DuckDB)."""
     import duckdb
 
-    from hotline_eval.warehouse import apply_ddl, query
+    from hotline_eval.publish.warehouse import apply_ddl, query
     con = duckdb.connect()
     apply_ddl(con)
     out = {t: query(con, f"SELECT * FROM staging.{t}")  # noqa: S608
@@ -47,9 +47,9 @@ def empty_frames():
 
 
 def project_evidence(requests):
-    from hotline_eval.indicators import Evidence
-    from hotline_eval.reference import cities_frame
-    from hotline_eval.registry import load_registry
+    from hotline_eval.config.registry import load_registry
+    from hotline_eval.evaluation.indicators import Evidence
+    from hotline_eval.evaluation.reference import cities_frame
     from hotline_eval.sources.common import RAW_COLUMNS
     registry = load_registry()
     frames = empty_frames()
@@ -61,8 +61,8 @@ def project_evidence(requests):
 
 
 def project_facts(ev):
-    from hotline_eval.framework import load_framework
-    from hotline_eval.indicators import compute_facts
+    from hotline_eval.evaluation.framework import load_framework
+    from hotline_eval.evaluation.indicators import compute_facts
     return compute_facts(load_framework(), ev)
 
 
@@ -71,8 +71,8 @@ def run_project(path: str) -> dict:
     over the same Parquet file the baselines read), aggregated by the project's SQL, assembled in polars."""
     import duckdb
 
-    from hotline_eval.indicators import WarehouseRequests
-    from hotline_eval.settings import load_settings
+    from hotline_eval.config.settings import load_settings
+    from hotline_eval.evaluation.indicators import WarehouseRequests
     # the work database's own connection settings (definitions.py), memory limit included
     con = duckdb.connect(config={"memory_limit": load_settings().duckdb_memory_limit})
     con.execute("CREATE SCHEMA staging")
@@ -230,7 +230,7 @@ def _km_quantiles_pandas(hours, closed, qs):
 
 
 def _cell(degrees):
-    """The project's place grid (hotline_eval/request_parts.py): the integer nearest to the double
+    """The project's place grid (hotline_eval/evaluation/request_parts.py): the integer nearest to the double
     degrees * 1000, halves away from zero, computed exactly from that product."""
     import numpy as np
     p = np.abs(degrees * 1000)

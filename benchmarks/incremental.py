@@ -12,7 +12,7 @@ full rebuild  (what re-running every staging partition and the facts costs; fetc
 incremental  (the Dagster partitions the new day touches)
   the day's pages -> records_to_raw -> upsert into raw by request_id (raw_service_request_records,
   incremental mode); re-stage the changed records of the touched city-month partitions (the staging
-  asset's delta mode, hotline_eval/transforms/partition.py); then the parts of the partitions staged
+  asset's delta mode, hotline_eval/staging/partition.py); then the parts of the partitions staged
   since (and of those whose repeat test can see them), and the facts from the parts and the rows.
 
 With ``verify``, the incremental result is checked against a full rebuild that includes the day.
@@ -43,8 +43,8 @@ DAY = datetime(2024, 12, 31, tzinfo=UTC)
 
 
 def _setup(rows: int):
-    from hotline_eval.settings import load_settings
-    from hotline_eval.warehouse import apply_ddl
+    from hotline_eval.config.settings import load_settings
+    from hotline_eval.publish.warehouse import apply_ddl
     ensure_staging(rows)
     frame = pl.read_parquet(generated_path(rows))
     new = pl.col("created_at") >= pl.lit(DAY)
@@ -64,7 +64,7 @@ def _setup(rows: int):
 def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
     """As assets/requests.py::staging_service_requests stages each partition (whole, or only its
     records changed since it was last staged)."""
-    from hotline_eval.transforms.partition import stage_partition
+    from hotline_eval.staging.partition import stage_partition
     return sum(stage_partition(con, city, month, zones[city], mappings, delta=delta).staged.rows.height
                for city, month in partitions)
 
@@ -72,14 +72,14 @@ def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
 def _facts(con) -> pl.DataFrame:
     """As assets/marts.py::indicator_facts: bring the per-partition parts up to date (only partitions
     staged since they were computed), then the facts from the parts and the rows."""
-    from hotline_eval.indicators import WarehouseRequests
-    from hotline_eval.request_parts import PARTS_TABLE, refresh_request_parts
+    from hotline_eval.evaluation.indicators import WarehouseRequests
+    from hotline_eval.evaluation.request_parts import PARTS_TABLE, refresh_request_parts
     refresh_request_parts(con)
     return impls.project_facts(impls.project_evidence(WarehouseRequests(con, parts=PARTS_TABLE)))
 
 
 def _full(con, zones, mappings) -> dict:
-    from hotline_eval.warehouse import query
+    from hotline_eval.publish.warehouse import query
     t0 = time.perf_counter()
     partitions = query(con, "SELECT DISTINCT city_id, partition_month FROM raw.service_request_records "
                             "ORDER BY ALL").rows()
@@ -92,11 +92,11 @@ def _full(con, zones, mappings) -> dict:
 
 
 def run(rows: int, verify: bool = False) -> dict:
-    from hotline_eval.mappings import load_mappings
-    from hotline_eval.registry import load_registry
+    from hotline_eval.config.registry import load_registry
+    from hotline_eval.publish.warehouse import replace_many
     from hotline_eval.sources import socrata
     from hotline_eval.sources.common import Page, records_to_raw
-    from hotline_eval.warehouse import replace_many
+    from hotline_eval.staging.mappings import load_mappings
 
     t_setup = time.perf_counter()
     con, history_rows, pages = _setup(rows)

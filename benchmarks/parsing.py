@@ -78,7 +78,7 @@ class PagesClient:
         self.bodies, self.headers, self.select = bodies, headers, select
 
     def get(self, url: str, params: dict, *, headers: dict | None = None, note: str = ""):
-        from hotline_eval.archive import make_response
+        from hotline_eval.fetch.archive import make_response
         if params["$select"] != self.select:
             raise AssertionError(f"the pages answer $select={self.select!r}, not {params['$select']!r}")
         number = int(params["$offset"]) // int(params["$limit"])
@@ -87,11 +87,11 @@ class PagesClient:
 
 
 def run(folder: str, declared_fields: bool = True) -> dict:
-    from hotline_eval.mappings import load_mappings
-    from hotline_eval.registry import load_registry
+    from hotline_eval.config.registry import load_registry
     from hotline_eval.sources import socrata
     from hotline_eval.sources.common import records_to_raw
-    from hotline_eval.transforms.service_requests import stage_requests
+    from hotline_eval.staging.mappings import load_mappings
+    from hotline_eval.staging.service_requests import stage_requests
 
     folder = Path(folder)
     index = pl.read_parquet(folder / "index.parquet")

@@ -41,7 +41,7 @@ def job_indicators(args: dict) -> dict:
         import duckdb  # noqa: F401 (empty warehouse frames from sql/ddl)
         import polars  # noqa: F401
 
-        import hotline_eval.indicators  # noqa: F401
+        import hotline_eval.evaluation.indicators  # noqa: F401
     fn = impls.IMPLEMENTATIONS[impl]
     after_import = rss_mb()
     t0 = time.perf_counter()

@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hotline_eval.archive import Archive, make_response
-from hotline_eval.registry import City, Source, load_registry
-from hotline_eval.settings import DEMO_ARCHIVE
+from hotline_eval.config.registry import City, Source, load_registry
+from hotline_eval.config.settings import DEMO_ARCHIVE
+from hotline_eval.fetch.archive import Archive, make_response
 from hotline_eval.sources import ckan, opendatasoft, socrata
-from hotline_eval.sources.aggregate import table_urls
+from hotline_eval.stats.tables import table_urls
 
 SEED = 2024
 DEMO_MONTHS = ("2024-10", "2024-11", "2024-12")

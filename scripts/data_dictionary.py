@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hotline_eval.dictionary import data_dictionary_markdown  # noqa: E402
+from hotline_eval.publish.dictionary import data_dictionary_markdown  # noqa: E402
 
 if __name__ == "__main__":
     target = ROOT / "docs" / "data_dictionary.md"

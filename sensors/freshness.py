@@ -12,9 +12,9 @@ from assets.requests import CITY_MONTHS
 from assets.resources import HttpResource
 from assets.warehouse_io import warehouse
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.freshness import changed_sources, source_version
-from hotline_eval.runlog import failure_rows
-from hotline_eval.warehouse import APPEND, replace_many
+from hotline_eval.publish.runlog import failure_rows
+from hotline_eval.publish.warehouse import APPEND, replace_many
+from hotline_eval.sources.freshness import changed_sources, source_version
 
 HOST_TAG = "hotline_eval/source_host"
 

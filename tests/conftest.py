@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.archive import Archive
-from hotline_eval.http import HttpClient, HttpPolicy
+from hotline_eval.fetch.archive import Archive
+from hotline_eval.fetch.http import HttpClient, HttpPolicy
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.registry import Source
+from hotline_eval.config.registry import Source
 from hotline_eval.sources import socrata
 
 NYC_FIELDS = {

@@ -6,11 +6,11 @@ import polars as pl
 import pytest
 from pytest_httpserver import HTTPServer
 
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
-from hotline_eval.sources.aggregate import fetch_stats, parse_number, parse_stats, table_urls
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
+from hotline_eval.stats.tables import fetch_stats, parse_number, parse_stats, table_urls
 
 
 def stats_source(base: str, table: dict, **extra) -> Source:
@@ -197,7 +197,7 @@ def test_a_table_whose_rows_all_fail_the_filter_fails_the_source(server: HTTPSer
 def test_odd_spans_and_wrapped_text_rows_are_not_misread() -> None:
     from bs4 import BeautifulSoup
 
-    from hotline_eval.sources.aggregate import table_grid, text_grid
+    from hotline_eval.stats.tables import table_grid, text_grid
     table = BeautifulSoup('<table><tr><td rowspan="²">a</td><td colspan="x">b</td></tr><tr><td>c</td></tr>'
                           '<tr><td rowspan="9">d</td></tr></table>', "lxml").table
     assert table_grid(table) == [["a", "b"], ["c"], ["d"]]

@@ -11,13 +11,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from hotline_eval.archive import make_response
-from hotline_eval.mappings import load_mappings
+from hotline_eval.fetch.archive import make_response
+from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA, array_page, records_to_raw
-from hotline_eval.timeparse import month_bounds_utc
-from hotline_eval.transforms.partition import stage_partition
-from hotline_eval.transforms.service_requests import stage_requests
-from hotline_eval.warehouse import apply_ddl, query, replace_many
+from hotline_eval.staging.mappings import load_mappings
+from hotline_eval.staging.partition import stage_partition
+from hotline_eval.staging.service_requests import stage_requests
+from hotline_eval.staging.timeparse import month_bounds_utc
 
 NYC = "America/New_York"
 FIELDS = {"request_id": "id", "created_at": "created", "closed_at": "closed", "status": "status",

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hotline_eval.config_files import read_config_csv
-from hotline_eval.curated import DEFAULT_EVIDENCE_FILE, load_evidence
+from hotline_eval.config.evaluation import DEFAULT_EVALUATION_FILE, load_evaluation
+from hotline_eval.config.files import read_config_csv
+from hotline_eval.config.registry import DEFAULT_CITIES_FILE, load_registry
 from hotline_eval.errors import ConfigError
-from hotline_eval.evaluation import DEFAULT_EVALUATION_FILE, load_evaluation
-from hotline_eval.framework import DEFAULT_FRAMEWORK_FILE, PRIMARY_IDS, load_framework
-from hotline_eval.mappings import MAPPINGS_DIR, load_mappings
-from hotline_eval.registry import DEFAULT_CITIES_FILE, load_registry
+from hotline_eval.evaluation.curated import DEFAULT_EVIDENCE_FILE, load_evidence
+from hotline_eval.evaluation.framework import DEFAULT_FRAMEWORK_FILE, PRIMARY_IDS, load_framework
+from hotline_eval.staging.mappings import MAPPINGS_DIR, load_mappings
 
 HEADER = "source_id,raw_value,mapped_value\n"
 

@@ -10,9 +10,9 @@ import zipfile
 import pytest
 from pytest_httpserver import HTTPServer
 
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources import ckan, open311, opendatasoft, socrata
 from tests.helpers import nyc_record, nyc_source, serve_socrata_pages
 
@@ -195,7 +195,7 @@ def test_socrata_incremental_pull_asks_only_for_changes(server: HTTPServer, clie
 def test_records_become_text_columns_and_bad_records_are_rejected_in_order() -> None:
     """Values as published: strings as they are, numbers as written, objects as JSON; a record that is
     not an object or has no id is rejected with its reason, in page order, and never staged."""
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
     from hotline_eval.sources.common import Page, records_to_raw
 
     records = [{"id": "1", "lat": 43.65, "n": 7, "open": True, "geo": {"lat": 1}},
@@ -221,7 +221,7 @@ def test_records_become_text_columns_and_bad_records_are_rejected_in_order() -> 
     (b'\xef\xbb\xbf[{"id": "1"}]', "application/json", [{"id": "1"}]),
 ])
 def test_json_pages_decode_as_published(body: bytes, content_type: str, expected) -> None:
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
 
     decoded = make_response("GET", "https://example.org/p.json", None, 200, {"Content-Type": content_type},
                             body).json()
@@ -232,7 +232,7 @@ def test_json_pages_decode_as_published(body: bytes, content_type: str, expected
 
 
 def test_a_page_that_is_not_json_is_a_clear_error() -> None:
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
 
     response = make_response("GET", "https://example.org/p.json", None, 200, {"Content-Type": "application/json"},
                              b"<html>Service unavailable</html>")

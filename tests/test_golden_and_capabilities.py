@@ -7,12 +7,12 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from hotline_eval.capabilities import capability_matrix
-from hotline_eval.curated import load_evidence
-from hotline_eval.framework import load_framework
-from hotline_eval.golden import check_full_marks, check_hotline_types, load_report_facts
-from hotline_eval.indicators import Evidence, compute_facts
-from hotline_eval.registry import load_registry
+from hotline_eval.config.registry import load_registry
+from hotline_eval.evaluation.capabilities import capability_matrix
+from hotline_eval.evaluation.curated import load_evidence
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types, load_report_facts
+from hotline_eval.evaluation.indicators import Evidence, compute_facts
 from tests.conftest import FIXTURES
 
 

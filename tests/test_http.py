@@ -8,9 +8,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from hotline_eval.archive import Archive
 from hotline_eval.errors import FetchError, PolicyError, ReplayMissError
-from hotline_eval.http import HttpClient, HttpPolicy
+from hotline_eval.fetch.archive import Archive
+from hotline_eval.fetch.http import HttpClient, HttpPolicy
 from tests.conftest import make_client
 
 

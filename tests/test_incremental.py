@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from assets.requests import raw_service_request_records, staging_service_requests
 from assets.resources import HttpResource, SourceCredentials
-from hotline_eval.registry import load_registry
+from hotline_eval.config.registry import load_registry
 from hotline_eval.sources import socrata
 from tests.conftest import FIXTURES
 from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view

@@ -1,5 +1,5 @@
 """The request-level measures run as SQL inside DuckDB (sql/marts/request_measures.sql): they must
-match the reference definitions (hotline_eval/survival.py, numpy's quantile) and give the same facts
+match the reference definitions (hotline_eval/evaluation/survival.py, numpy's quantile) and give the same facts
 whether the requests come as a polars frame or from the warehouse table."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from hotline_eval.config.settings import load_settings
 from hotline_eval.errors import ConfigError
-from hotline_eval.framework import load_framework
-from hotline_eval.indicators import Evidence, WarehouseRequests, compute_facts
-from hotline_eval.settings import load_settings
-from hotline_eval.survival import km_quantile
-from hotline_eval.warehouse import apply_ddl, query, replace_many
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
+from hotline_eval.evaluation.survival import km_quantile
+from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 CUTOFF = datetime(2025, 1, 1, tzinfo=UTC)
@@ -143,7 +143,7 @@ def test_memory_limit_setting_is_checked() -> None:
 
 
 def test_a_partial_directory_is_evidence_but_not_the_catalogue_size() -> None:
-    from hotline_eval.indicators import PARTIAL_DIRECTORY, service_catalogue_size
+    from hotline_eval.evaluation.indicators import PARTIAL_DIRECTORY, service_catalogue_size
 
     ev = _evidence(_requests(3, n=10))
     ev.catalog = pl.DataFrame({

@@ -1,4 +1,4 @@
-"""Staging a partition whole or only its changed records gives the same rows (hotline_eval/transforms/partition.py)."""
+"""Staging a partition whole or only its changed records gives the same rows (hotline_eval/staging/partition.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from hotline_eval.mappings import load_mappings
+from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.transforms.partition import stage_partition
-from hotline_eval.warehouse import apply_ddl, query, replace_many
+from hotline_eval.staging.mappings import load_mappings
+from hotline_eval.staging.partition import stage_partition
 
 WHERE = {"city_id": "new_york", "source_id": "nyc", "partition_month": "2024-10"}
 

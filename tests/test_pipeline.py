@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from assets.requests import raw_service_request_records, staging_service_requests
 from assets.resources import HttpResource, SourceCredentials
 from definitions import defs
-from hotline_eval.settings import DEMO_ARCHIVE
+from hotline_eval.config.settings import DEMO_ARCHIVE
 
 PROJECT = Path(__file__).resolve().parents[1]
 NYC_OCT = dg.MultiPartitionKey({"city": "new_york", "month": "2024-10"})

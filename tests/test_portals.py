@@ -1,4 +1,4 @@
-"""Portal features, service catalogues and page drift (hotline_eval.portals).
+"""Portal features, service catalogues and page drift (hotline_eval.portals.pages).
 
 Fixtures in tests/fixtures/portals are hand-written in the structure of each site family (NYC311's
 portal, sf311.org, toronto.ca, 12345 on beijing.gov.cn in GB2312/GBK, 120dasan.or.kr in EUC-KR,
@@ -13,10 +13,11 @@ import polars as pl
 import pytest
 import yaml
 
-from hotline_eval.encoding import decode_body
+from hotline_eval.config.registry import DirectoryRecords, Portal, load_registry
 from hotline_eval.errors import ConfigError, FetchError, PolicyError, SourceFormatError
-from hotline_eval.portal_evidence import is_data_directory, read_city_pages, read_service_directory
-from hotline_eval.portals import (
+from hotline_eval.fetch.encoding import decode_body
+from hotline_eval.portals.evidence import is_data_directory, read_city_pages, read_service_directory
+from hotline_eval.portals.pages import (
     CATALOG_SCHEMA,
     DEFAULT_RULES_FILE,
     EVIDENCE_MAX_CHARS,
@@ -35,7 +36,6 @@ from hotline_eval.portals import (
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import DirectoryRecords, Portal, load_registry
 from tests.conftest import make_client
 
 FIXTURES = Path(__file__).parent / "fixtures" / "portals"

@@ -10,12 +10,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hotline_eval.archive import make_response
-from hotline_eval.mappings import load_mappings
+from hotline_eval.fetch.archive import make_response
 from hotline_eval.sources.ckan import csv_records
 from hotline_eval.sources.common import Page, records_to_raw
 from hotline_eval.sources.open311 import STANDARD_FIELDS
-from hotline_eval.transforms.service_requests import stage_requests
+from hotline_eval.staging.mappings import load_mappings
+from hotline_eval.staging.service_requests import stage_requests
 from tests.conftest import SHARED_SAMPLES
 
 pytestmark = pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="../shared/real_samples/ is not present")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hotline_eval.config.registry import DEFAULT_CITIES_FILE, load_registry
 from hotline_eval.errors import ConfigError
-from hotline_eval.registry import DEFAULT_CITIES_FILE, load_registry
 
 REPORT_CITIES = {"beijing", "shanghai", "guangzhou", "hong_kong", "seoul", "singapore", "tokyo", "berlin", "paris",
                  "madrid", "london", "toronto", "new_york", "san_francisco"}

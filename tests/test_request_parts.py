@@ -1,4 +1,4 @@
-"""marts.request_month_parts kept current (hotline_eval/request_parts.py): a refresh recomputes only the
+"""marts.request_month_parts kept current (hotline_eval/evaluation/request_parts.py): a refresh recomputes only the
 partitions staged since and those whose repeat test can see them, and always equals computing every
 part again; the facts from the kept parts equal the facts from the rows."""
 
@@ -13,11 +13,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from hotline_eval import request_parts
-from hotline_eval.framework import load_framework
-from hotline_eval.indicators import Evidence, WarehouseRequests, compute_facts
-from hotline_eval.request_parts import PARTS_TABLE, compute_all_parts, refresh_request_parts
-from hotline_eval.warehouse import apply_ddl, query, replace_many
+from hotline_eval.evaluation import request_parts
+from hotline_eval.evaluation.framework import load_framework
+from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
+from hotline_eval.evaluation.request_parts import PARTS_TABLE, compute_all_parts, refresh_request_parts
+from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 KEY = ["city_id", "partition_month"]

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from hotline_eval.errors import ConfigError
-from hotline_eval.framework import DEFAULT_FRAMEWORK_FILE, load_framework
-from hotline_eval.scoring import monte_carlo, normalize, score, structure, value_matrix, winsorize
+from hotline_eval.evaluation.framework import DEFAULT_FRAMEWORK_FILE, load_framework
+from hotline_eval.evaluation.scoring import monte_carlo, normalize, score, structure, value_matrix, winsorize
 
 SMALL = """\
 version: 1

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from assets.resources import HttpResource
 from definitions import defs
-from hotline_eval.registry import load_registry
+from hotline_eval.config.registry import load_registry
 from sensors import daily_current_month
 from sensors.freshness import record_run_failures
 from tests.conftest import FIXTURES

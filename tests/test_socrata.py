@@ -6,7 +6,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from hotline_eval.errors import FetchError, SourceFormatError
-from hotline_eval.http import HttpClient
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources import socrata
 from tests.helpers import nyc_record, nyc_source, serve_socrata_pages, soda_body
 
@@ -85,7 +85,7 @@ def test_empty_month_is_an_empty_batch(server: HTTPServer, client: HttpClient) -
 
 def _both_ways(body: bytes, content_type: str = "application/json;charset=utf-8"):
     """records_to_raw over the page read as columns (as the connector reads it) and decoded record by record."""
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
     from hotline_eval.sources.common import Page, array_page, records_to_raw
     from tests.helpers import NYC_FIELDS
 
@@ -160,7 +160,7 @@ def _late(records: list[dict], at: int, **fields: str) -> list[dict]:
 
 def _read_in_turn(bodies: list[bytes]):
     """Pages read one after another as socrata.fetch_pages reads them, each with the schema learned so far."""
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
     from hotline_eval.sources.common import ArrayPageReader
     reader = ArrayPageReader()
     return [reader.read(number, make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json",
@@ -339,7 +339,7 @@ def test_a_declared_page_gives_the_rows_decoding_it_gives(server: HTTPServer, cl
     {"x-soda2-fields": '{"a":"text"}', "x-soda2-types": '["text"]'},
 ])
 def test_fields_are_declared_only_by_both_headers_agreeing(headers: dict[str, str]) -> None:
-    from hotline_eval.archive import make_response
+    from hotline_eval.fetch.archive import make_response
     response = make_response("GET", "https://x/resource/a.json", None, 200, headers, b"[]")
     assert socrata.declared_fields(response) is None
     both = make_response("GET", "https://x/resource/a.json", None, 200,
@@ -359,8 +359,8 @@ class _Fetches:
                              "X-SODA2-Types": json.dumps(["text"] * len(NYC_DECLARED))}
 
     def __call__(self, number: int):
-        from hotline_eval.archive import make_response
         from hotline_eval.errors import ReplayMissError
+        from hotline_eval.fetch.archive import make_response
         self.log.append(number)
         if number not in self.pages:
             raise ReplayMissError(f"page {number} is not in the archive")

@@ -8,16 +8,16 @@ import polars as pl
 import pytest
 
 from hotline_eval.errors import ConfigError
-from hotline_eval.mappings import load_mappings
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.timeparse import (
+from hotline_eval.staging.mappings import load_mappings
+from hotline_eval.staging.service_requests import stage_requests, unmapped_share
+from hotline_eval.staging.timeparse import (
     AWARE_FORMATS,
     NAIVE_FORMATS,
     blank_to_null,
     parse_timestamp_columns,
     parse_timestamps,
 )
-from hotline_eval.transforms.service_requests import stage_requests, unmapped_share
 
 
 def raw_rows(*rows: dict) -> pl.DataFrame:
@@ -122,7 +122,7 @@ def test_mappings_are_case_insensitive_and_unmapped_values_counted(mappings) -> 
 
 
 def test_a_sources_own_mapping_wins_over_the_generic_one_row_by_row(mappings) -> None:
-    from hotline_eval.mappings import UNMAPPED, apply_mappings
+    from hotline_eval.staging.mappings import UNMAPPED, apply_mappings
     category = mappings.filter(pl.col("mapping") == "category")
     generic = dict(category.filter(pl.col("source_id") == "*").select("raw_value", "mapped_value").iter_rows())
     toronto = dict(category.filter(pl.col("source_id") == "toronto_311_ckan").select("raw_value", "mapped_value")
@@ -147,7 +147,7 @@ def test_a_sources_own_mapping_wins_over_the_generic_one_row_by_row(mappings) ->
 def test_a_partition_maps_each_distinct_value_once_with_the_results_of_mapping_every_row() -> None:
     """One source's rows take their distinct values' results, found once per mappings frame and kept
     for later partitions: the same as trimming, lowercasing and looking up every row."""
-    from hotline_eval.mappings import _apply_to_rows, apply_mappings
+    from hotline_eval.staging.mappings import _apply_to_rows, apply_mappings
     mappings = load_mappings()  # its own frame: what this test finds is kept for it alone
     category = mappings.filter(pl.col("mapping") == "category")
     toronto = category.filter(pl.col("source_id") == "toronto_311_ckan")["raw_value"].to_list()
@@ -221,7 +221,7 @@ def test_trying_formats_only_on_what_earlier_ones_could_not_read_gives_the_same_
         assert together[name][0].equals(alone[0]) and together[name][1].equals(alone[1])
     assert together["u"][1].sum() == 10  # the spring-forward gap, read on the one-pass route too
     if not day_first:  # with the day-first format named first, "u" needs the general route
-        import hotline_eval.timeparse as timeparse
+        import hotline_eval.staging.timeparse as timeparse
         general = []
         original = timeparse._format_by_format
         timeparse._format_by_format = lambda values, *a: general.append(values.name) or original(values, *a)
@@ -243,7 +243,7 @@ def test_trying_formats_only_on_what_earlier_ones_could_not_read_gives_the_same_
 def test_iso_stamps_read_by_arrows_cast_give_the_times_the_formats_give(impossible: bool, monkeypatch) -> None:
     """Socrata's floating stamps go through Arrow's ISO-8601 cast: the same times, gaps and nulls as trying
     every format on every value; a stamp of that shape that is no real time sends the column to the formats."""
-    import hotline_eval.timeparse as timeparse
+    import hotline_eval.staging.timeparse as timeparse
     stamps = ["2024-03-10T02:30:00.000", "2024-11-03T01:30:00.623", "2024-01-15T08:30:00", None,
               "2024-02-29T23:59:59.999999", "2024-07-01T12:00:00.5", "2024-07-01T12:00:00.05", "1900-01-01T00:00:00"]
     if impossible:

@@ -20,13 +20,13 @@ from pytest_httpserver import HTTPServer
 from assets.requests import raw_service_request_records
 from assets.resources import HttpResource, SourceCredentials
 from assets.warehouse_io import warehouse
-from hotline_eval import warehouse as warehouse_module
-from hotline_eval.archive import Archive, make_response, sha256_bytes
+from hotline_eval.config.registry import load_registry
 from hotline_eval.errors import ArchiveError, FetchError, PolicyError, is_permanent, is_retryable
-from hotline_eval.http import HttpClient, HttpPolicy
-from hotline_eval.registry import load_registry
+from hotline_eval.fetch.archive import Archive, make_response, sha256_bytes
+from hotline_eval.fetch.http import HttpClient, HttpPolicy
+from hotline_eval.publish import warehouse as warehouse_module
+from hotline_eval.publish.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
 from hotline_eval.sources import fetch_request_month, socrata
-from hotline_eval.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
 from tests.conftest import FIXTURES
 from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view
 

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from hotline_eval.survival import close_time_quantiles, kaplan_meier, km_quantile
+from hotline_eval.evaluation.survival import close_time_quantiles, kaplan_meier, km_quantile
 
 
 def test_kaplan_meier_by_hand() -> None:

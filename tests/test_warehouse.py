@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from hotline_eval.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
+from hotline_eval.publish.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
 
 PROJECT = Path(__file__).resolve().parents[1]
 # scripts/test.sh installs a DuckDB 1.4 client here from tools/duckdb14/uv.lock, as analysts' tools (DBeaver's
@@ -125,7 +125,7 @@ def test_published_file_opens_in_duckdb_1_4(tmp_path: Path) -> None:
 
 
 def test_the_data_dictionary_is_in_sync_with_the_ddl() -> None:
-    from hotline_eval.dictionary import data_dictionary_markdown
+    from hotline_eval.publish.dictionary import data_dictionary_markdown
 
     written = (PROJECT / "docs" / "data_dictionary.md").read_text(encoding="utf-8")
     assert written == data_dictionary_markdown(), "run: python scripts/data_dictionary.py"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.config.registry import Source
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources import ckan, open311, opendatasoft, socrata
 from hotline_eval.sources.common import RawBatch
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import polars as pl
 
-from hotline_eval.archive import ArchivedResponse
-from hotline_eval.encoding import decode_body
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.fetch.archive import ArchivedResponse
+from hotline_eval.fetch.encoding import decode_body
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.common import Page, RawBatch, records_to_raw
-from hotline_eval.timeparse import local_month
+from hotline_eval.staging.timeparse import local_month
 
 MAX_PAGES = 100_000
 MAX_UNZIPPED_BYTES = 2 * 1024**3  # refuse zip bombs

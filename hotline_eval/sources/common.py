@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from hotline_eval.archive import ArchivedResponse
 from hotline_eval.errors import SourceFormatError
+from hotline_eval.fetch.archive import ArchivedResponse
 
 # staging field -> raw column; the field names are the keys of a source's `fields` mapping
 RAW_COLUMNS = {

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.common import Page, RawBatch, records_to_raw
 from hotline_eval.sources.socrata import month_bounds
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.common import Page, RawBatch, records_to_raw
 from hotline_eval.sources.socrata import month_bounds
 

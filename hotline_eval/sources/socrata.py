@@ -23,10 +23,10 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import date
 
-from hotline_eval.archive import ArchivedResponse
+from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import Source
+from hotline_eval.fetch.archive import ArchivedResponse
+from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.common import ArrayPageReader, Page, RawBatch, records_to_raw
 from hotline_eval.sources.drift import top_level
 

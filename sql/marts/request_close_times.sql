@@ -1,6 +1,6 @@
 -- Close times for the Kaplan-Meier estimate, per city: each distinct duration (hours from creation to
 -- close, or to the cut-off for requests still open then) with how many requests closed at it (events)
--- and how many have it at all (n). hotline_eval/survival.py (close_time_quantiles) sorts each city's
+-- and how many have it at all (n). hotline_eval/evaluation/survival.py (close_time_quantiles) sorts each city's
 -- rows and reads the curve off them; request_measures.sql joins its result. Not sorted here: ordering
 -- millions of rows by city name in DuckDB cost more than the whole estimate (1.2 s of 3 s at 10M).
 --

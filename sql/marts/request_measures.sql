@@ -6,9 +6,9 @@
 -- request_month_parts.sql: counts, tallies, repeats), `request_rows` (the columns of
 -- staging.service_requests that the indicators use) for the backlog's median age, which does not add up
 -- across partitions, and `close_time_quantiles` (per city: the Kaplan-Meier and naive quantiles of
--- hours to close, hotline_eval/survival.py over request_close_times.sql). Aggregating where the rows
+-- hours to close, hotline_eval/evaluation/survival.py over request_close_times.sql). Aggregating where the rows
 -- live keeps tens of millions of requests out of Python; the definitions follow
--- hotline_eval/indicators.py, whose docstrings say why each filter is there
+-- hotline_eval/evaluation/indicators.py, whose docstrings say why each filter is there
 -- (tests/test_indicators_sql.py checks them).
 --
 -- Durations are exact (microseconds), not cut to whole seconds.

@@ -1,7 +1,7 @@
 -- The additive parts of the request-level measures, one row per city-month partition: counts for every
 -- share, channel and agency tallies, the number of repeat requests and the archived pages. A city's
 -- measure for a period is the sum of its partitions' parts (request_measures.sql), so a refresh needs
--- to recompute only the partitions that changed (hotline_eval/request_parts.py keeps
+-- to recompute only the partitions that changed (hotline_eval/evaluation/request_parts.py keeps
 -- marts.request_month_parts current). Nothing here depends on the evaluation period.
 --
 -- Reads two views the caller defines:
@@ -63,7 +63,7 @@ agencies AS (
 -- rounded to the nearest double, as every IEEE 754 multiplication does) and the rest is exact: floor,
 -- abs, sign and the fraction |p| - floor(|p|) >= 0.5 are exact in doubles. So -33.8705 (p = -33870.5)
 -- is cell -33871 and 12.3455 is 12346. Longitude cells wrap: 180 and -180 are one meridian, so cell
--- 180*S is cell -180*S. hotline_eval/request_parts.py and config/indicators.yaml say the same;
+-- 180*S is cell -180*S. hotline_eval/evaluation/request_parts.py and config/indicators.yaml say the same;
 -- tests/test_request_parts.py checks it a hair either side of the cell edges.
 located AS NOT MATERIALIZED (
     SELECT city_id, category, partition_month, in_part, created_us,

@@ -1,6 +1,6 @@
 """raw.service_request_records -> staging.service_requests, in polars, column-wise.
 
-Times become UTC (see hotline_eval.timeparse); dates that cannot be real are flagged or rejected, as are
+Times become UTC (see hotline_eval.staging.timeparse); dates that cannot be real are flagged or rejected, as are
 rows created outside their partition's month (local time) and fields holding a list or an object where
 the model has one value (a latitude, a status): such a value is never staged as a silent NULL or
 'other'. A coordinate that is text but not a number in range is nulled and flagged.
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from hotline_eval.mappings import apply_mappings
 from hotline_eval.sources.common import RAW_COLUMNS, REJECT_SCHEMA
-from hotline_eval.timeparse import blank_to_null as _blank_to_null
-from hotline_eval.timeparse import month_bounds_utc, parse_timestamp_columns
+from hotline_eval.staging.mappings import apply_mappings
+from hotline_eval.staging.timeparse import blank_to_null as _blank_to_null
+from hotline_eval.staging.timeparse import month_bounds_utc, parse_timestamp_columns
 
 # dates before this are placeholders (1900-01-01, 1970-01-01), not events
 PLACEHOLDER_BEFORE_YEAR = 1995

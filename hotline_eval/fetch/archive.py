@@ -26,8 +26,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import polars as pl
 
-from hotline_eval.encoding import decode_body, detect_charset
 from hotline_eval.errors import ArchiveError, ReplayMissError, SourceFormatError
+from hotline_eval.fetch.encoding import decode_body, detect_charset
 
 # Response headers worth keeping: what tells us the format, the version and the freshness.
 KEPT_HEADERS = (

@@ -10,7 +10,7 @@ from typing import Literal
 
 from hotline_eval.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 Mode = Literal["live", "replay"]
 

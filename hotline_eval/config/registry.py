@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hotline_eval.config_files import load_yaml_model
+from hotline_eval.config.files import load_yaml_model
+from hotline_eval.config.settings import ENV_CITIES, PROJECT_ROOT
 from hotline_eval.errors import ConfigError
-from hotline_eval.settings import ENV_CITIES, PROJECT_ROOT
 
 DEFAULT_CITIES_FILE = PROJECT_ROOT / "config" / "cities.yaml"
 

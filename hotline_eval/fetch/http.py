@@ -34,8 +34,8 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection as urllib3_connection
 from urllib3.util.retry import Retry
 
-from hotline_eval.archive import Archive, ArchivedResponse, canonical_url, make_response
 from hotline_eval.errors import FetchError, PolicyError
+from hotline_eval.fetch.archive import Archive, ArchivedResponse, canonical_url, make_response
 
 DEFAULT_USER_AGENT = (
     "hotline_eval/0.1 (city hotline evaluation research; +https://github.com/hotline-eval/hotline_eval)"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import polars as pl
 
-from hotline_eval.config_files import read_config_csv
+from hotline_eval.config.files import read_config_csv
+from hotline_eval.config.registry import load_registry
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import ConfigError
-from hotline_eval.registry import load_registry
-from hotline_eval.settings import PROJECT_ROOT
 
 MAPPINGS_DIR = PROJECT_ROOT / "config" / "mappings"
 

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from hotline_eval.archive import ArchivedResponse
+from hotline_eval.config.registry import City, DirectoryRecords, Portal
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.http import HttpClient
-from hotline_eval.portals import (
+from hotline_eval.fetch.archive import ArchivedResponse
+from hotline_eval.fetch.http import HttpClient
+from hotline_eval.portals.pages import (
     CatalogueSelectors,
     PortalRules,
     check_page_drift,
@@ -29,7 +30,6 @@ from hotline_eval.portals import (
     parse_open311_services,
     portal_features_frame,
 )
-from hotline_eval.registry import City, DirectoryRecords, Portal
 
 FINGERPRINT_SCHEMA = {"city_id": pl.String, "url": pl.String, "fingerprint": pl.String, "feature_count": pl.Int32,
                       "fetched_at": pl.String, "sha256": pl.String}

@@ -13,7 +13,7 @@ import altair as alt
 import polars as pl
 import vl_convert
 
-from hotline_eval.framework import Framework
+from hotline_eval.evaluation.framework import Framework
 
 PRIMARY_NAMES = {"process": "Process", "collaborative": "Collaborative", "smart": "Smart", "responsive": "Responsive"}
 

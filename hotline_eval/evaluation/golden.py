@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 import yaml
 
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import ConfigError
-from hotline_eval.framework import Framework
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.evaluation.framework import Framework
 
 DEFAULT_REPORT_FACTS = PROJECT_ROOT / "config" / "report_facts.yaml"
 HOTLINE_TYPES = ("integrative", "inclusive", "innovative")

@@ -34,11 +34,11 @@ from bs4 import BeautifulSoup, Tag
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from hotline_eval.config_files import load_yaml_model
-from hotline_eval.encoding import decode_body
+from hotline_eval.config.files import load_yaml_model
+from hotline_eval.config.registry import DirectoryRecords
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.registry import DirectoryRecords
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.fetch.encoding import decode_body
 
 DEFAULT_RULES_FILE = PROJECT_ROOT / "config" / "portal_rules.yaml"
 

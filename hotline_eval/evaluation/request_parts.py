@@ -27,8 +27,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from hotline_eval.settings import PROJECT_ROOT
-from hotline_eval.warehouse import KeyedBy, query, replace_many, sql_literal, table_name
+from hotline_eval.config.settings import PROJECT_ROOT
+from hotline_eval.publish.warehouse import KeyedBy, query, replace_many, sql_literal, table_name
 
 # close-time measures skip records whose dates cannot be a real close
 EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")

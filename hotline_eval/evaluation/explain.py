@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from hotline_eval.framework import Framework
+from hotline_eval.evaluation.framework import Framework
 
 EXPLANATION_SCHEMA = {"city_id": pl.String, "kind": pl.String, "position": pl.Int32, "indicator_id": pl.String,
                       "contribution": pl.Float64, "explanation": pl.String}

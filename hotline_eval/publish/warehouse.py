@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.settings import PROJECT_ROOT
 
 DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
 VIEWS_DIR = PROJECT_ROOT / "sql" / "views"

@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from hotline_eval.framework import Framework, Tertiary
-from hotline_eval.request_parts import (  # noqa: F401 (the measures' definitions, re-exported)
+from hotline_eval.config.settings import PROJECT_ROOT
+from hotline_eval.evaluation.framework import Framework, Tertiary
+from hotline_eval.evaluation.request_parts import (  # noqa: F401 (the measures' definitions, re-exported)
     DIGITAL_CHANNELS,
     EXCLUDED_FLAGS,
     EXCLUDED_FROM_CLOSE_TIMES,
@@ -26,9 +27,8 @@ from hotline_eval.request_parts import (  # noqa: F401 (the measures' definition
     REPEAT_WINDOW_DAYS,
     compute_all_parts,
 )
-from hotline_eval.settings import PROJECT_ROOT
-from hotline_eval.survival import close_time_quantiles
-from hotline_eval.warehouse import table_name
+from hotline_eval.evaluation.survival import close_time_quantiles
+from hotline_eval.publish.warehouse import table_name
 
 FACT_SCHEMA = {
     "city_id": pl.String,

@@ -1,7 +1,7 @@
 """The indicator framework (config/indicators.yaml): primary -> secondary -> tertiary indicators.
 
 Checked whole at load: the four primary indicators each once, every computation one that
-hotline_eval/indicators.py defines, ids unique; a bad file fails naming its line and field."""
+hotline_eval/evaluation/indicators.py defines, ids unique; a bad file fails naming its line and field."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from hotline_eval.config_files import load_yaml_model
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.config.files import load_yaml_model
+from hotline_eval.config.settings import PROJECT_ROOT
 
 DEFAULT_FRAMEWORK_FILE = PROJECT_ROOT / "config" / "indicators.yaml"
 PRIMARY_IDS = ("process", "collaborative", "smart", "responsive")
@@ -36,7 +36,7 @@ class Tertiary(_Strict):
     @field_validator("computation")
     @classmethod
     def _known_computation(cls, value: str, info: ValidationInfo) -> str:
-        from hotline_eval.indicators import COMPUTATIONS  # it imports this module
+        from hotline_eval.evaluation.indicators import COMPUTATIONS  # it imports this module
 
         if value not in COMPUTATIONS:
             raise ValueError(f"indicator {info.data.get('id', '?')!r}: unknown computation {value!r}; "

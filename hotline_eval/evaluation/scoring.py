@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from hotline_eval.framework import Framework
+from hotline_eval.evaluation.framework import Framework
 
 Normalization = Literal["min_max", "z_score", "frontier"]
 Aggregation = Literal["arithmetic", "geometric"]

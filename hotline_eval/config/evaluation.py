@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hotline_eval.config_files import load_yaml_model
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.config.files import load_yaml_model
+from hotline_eval.config.settings import PROJECT_ROOT
 
 DEFAULT_EVALUATION_FILE = PROJECT_ROOT / "config" / "evaluation.yaml"
 

@@ -20,10 +20,10 @@ import fastexcel
 import polars as pl
 from bs4 import BeautifulSoup, Tag
 
-from hotline_eval.archive import ArchivedResponse
+from hotline_eval.config.registry import AggregateTable, Source
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.http import HttpClient
-from hotline_eval.registry import AggregateTable, Source
+from hotline_eval.fetch.archive import ArchivedResponse
+from hotline_eval.fetch.http import HttpClient
 
 STATS_SCHEMA = {"city_id": pl.String, "source_id": pl.String, "period": pl.String, "metric": pl.String,
                 "value": pl.Float64, "unit": pl.String, "source_url": pl.String, "sha256": pl.String,

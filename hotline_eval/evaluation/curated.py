@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from hotline_eval.config_files import read_config_csv
+from hotline_eval.config.files import read_config_csv
+from hotline_eval.config.registry import Registry
+from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import ConfigError
-from hotline_eval.framework import Framework
-from hotline_eval.registry import Registry
-from hotline_eval.settings import PROJECT_ROOT
+from hotline_eval.evaluation.framework import Framework
 
 DEFAULT_EVIDENCE_FILE = PROJECT_ROOT / "config" / "evidence.csv"
 COLUMNS = ["city_id", "indicator_id", "value", "citation_url", "citation_title", "citation_date", "note"]

@@ -19,9 +19,9 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from hotline_eval.publish.warehouse import KeyedBy, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA
-from hotline_eval.transforms.service_requests import StagedBatch, stage_requests
-from hotline_eval.warehouse import KeyedBy, query, replace_many
+from hotline_eval.staging.service_requests import StagedBatch, stage_requests
 
 # bump when stage_requests changes what it writes for the same raw row
 STAGE_LOGIC_VERSION = "3"  # 3: rows created outside the month, lists/objects as values rejected

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from hotline_eval.registry import Registry
+from hotline_eval.config.registry import Registry
 
 CAPABILITY_SCHEMA = {"city_id": pl.String, "indicator_id": pl.String, "capability": pl.String, "reason": pl.String}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from hotline_eval.warehouse import SCHEMAS, apply_ddl
+from hotline_eval.publish.warehouse import SCHEMAS, apply_ddl
 
 
 def data_dictionary_markdown() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from hotline_eval.registry import Registry
+from hotline_eval.config.registry import Registry
 
 
 def cities_frame(registry: Registry) -> pl.DataFrame:

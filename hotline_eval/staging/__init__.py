@@ -1,0 +1,1 @@
+"""Staging: raw records to the common service-request model (times, mappings, partitions)."""

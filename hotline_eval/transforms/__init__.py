@@ -1,1 +1,0 @@
-"""Polars transforms: raw -> staging -> indicator facts."""
