@@ -9,7 +9,7 @@ from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
 from hotline_eval.errors import HotlineEvalError
 from hotline_eval.fetch.archive import archive_rows
-from hotline_eval.publish.warehouse import APPEND, replace_many
+from hotline_eval.publish.warehouse import Append, Replace, replace_many
 from hotline_eval.stats.tables import fetch_stats, table_urls
 
 
@@ -40,7 +40,7 @@ def hotline_stats(context: dg.AssetExecutionContext, http: HttpResource, warehou
             # one source failing must not stop the others, nor erase its last good rows
             status[source.id] = f"failed: {exc}"
             context.log.error(f"{source.id}: {exc}")
-            writes.append(("raw.fetch_log", fetch_log_row(**log, status="failed", error=str(exc)), APPEND))
+            writes.append(Append("raw.fetch_log", fetch_log_row(**log, status="failed", error=str(exc))))
             continue
         status[source.id] = f"ok: {frame.height} values"
         if bad_cells:
@@ -48,10 +48,10 @@ def hotline_stats(context: dg.AssetExecutionContext, http: HttpResource, warehou
             context.log.warning(f"{source.id}: {len(bad_cells)} cells could not be read: {bad_cells[:5]}")
         frames.append(frame)
         writes += [
-            ("staging.hotline_stats", frame, {"source_id": source.id}),
-            ("raw.http_archive", archive_rows(responses, source_id=source.id, archive_dir=http.source_dir,
-                                              partition_key=None), {"source_id": source.id}),
-            ("raw.fetch_log", fetch_log_row(**log, status="ok", rows=frame.height), APPEND),
+            Replace("staging.hotline_stats", frame, {"source_id": source.id}),
+            Replace("raw.http_archive", archive_rows(responses, source_id=source.id, archive_dir=http.source_dir,
+                                                     partition_key=None), {"source_id": source.id}),
+            Append("raw.fetch_log", fetch_log_row(**log, status="ok", rows=frame.height)),
         ]
     with warehouse(warehouse_db) as con:
         replace_many(con, writes)

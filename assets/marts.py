@@ -16,7 +16,7 @@ from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import EXCLUDED_FLAGS, FACT_SCHEMA, Evidence, WarehouseRequests, compute_facts
 from hotline_eval.evaluation.request_parts import PARTS_TABLE, refresh_request_parts
 from hotline_eval.evaluation.scoring import score
-from hotline_eval.publish.warehouse import query, replace_many
+from hotline_eval.publish.warehouse import Replace, query, replace_many
 
 FACTS = dg.AssetKey(["marts", "indicator_facts"])
 RANKING = dg.AssetKey(["marts", "city_ranking"])
@@ -71,7 +71,7 @@ def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResou
                        run_id=context.run.run_id, draws=0)
         out = scored.facts.with_columns(run_id=pl.lit(context.run.run_id))
         capabilities = capability_matrix(out, REGISTRY).with_columns(run_id=pl.lit(context.run.run_id))
-        replace_many(con, [("marts.indicator_facts", out, None), ("marts.city_capabilities", capabilities, None)])
+        replace_many(con, [Replace("marts.indicator_facts", out), Replace("marts.city_capabilities", capabilities)])
         flags = query(con, "SELECT flag, count(*) AS n FROM (SELECT unnest(quality_flags) AS flag "
                            "FROM staging.service_requests) GROUP BY ALL ORDER BY flag")
     missing_without_reason = out.filter(pl.col("raw_value").is_null() & pl.col("missing_reason").is_null()).height
@@ -172,11 +172,11 @@ def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
         explained = explanations(scored.contributions, scored.facts, framework, scored_cities)
         with_run = pl.lit(run_id).alias("run_id")
         replace_many(con, [
-            ("marts.city_ranking", ranking, None),
-            ("marts.primary_scores", scored.primary.with_columns(with_run), None),
-            ("marts.secondary_scores", scored.secondary.with_columns(with_run), None),
-            ("marts.city_explanations", explained.with_columns(with_run), None),
-            ("marts.rank_sensitivity", scored.sensitivity.with_columns(with_run), None),
+            Replace("marts.city_ranking", ranking),
+            Replace("marts.primary_scores", scored.primary.with_columns(with_run)),
+            Replace("marts.secondary_scores", scored.secondary.with_columns(with_run)),
+            Replace("marts.city_explanations", explained.with_columns(with_run)),
+            Replace("marts.rank_sensitivity", scored.sensitivity.with_columns(with_run)),
         ])
     ranked = ranking.filter(pl.col("rank").is_not_null())
     ranks = sorted(ranked["rank"].to_list())

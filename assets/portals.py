@@ -11,7 +11,7 @@ from hotline_eval.errors import HotlineEvalError
 from hotline_eval.fetch.archive import archive_rows
 from hotline_eval.portals.evidence import FINGERPRINT_SCHEMA, read_city_pages, read_service_directory
 from hotline_eval.portals.pages import load_portal_rules
-from hotline_eval.publish.warehouse import APPEND, query, replace_many
+from hotline_eval.publish.warehouse import Append, Replace, query, replace_many
 
 FEATURES = dg.AssetKey(["staging", "portal_features"])
 CATALOG = dg.AssetKey(["staging", "service_catalog"])
@@ -50,23 +50,23 @@ def portal_features(context: dg.AssetExecutionContext, http: HttpResource, wareh
                             partition_key="*", status="ok" if reading.read else "failed", refresh="full",
                             rows=sum(p.features.height for p in reading.read), pages=len(reading.pages),
                             error="; ".join(p.reason for p in reading.pages if p.status != "ok") or None)
-        writes.append(("raw.fetch_log", log, APPEND))
+        writes.append(Append("raw.fetch_log", log))
         if reading.drifted or not reading.read:
             # keep the last good evidence: nothing of this city is replaced by a drifted or empty reading
             continue
         rows = reading.feature_rows()
         fingerprints = reading.fingerprint_rows().with_columns(pl.col("fetched_at").str.to_datetime(time_zone="UTC"))
         writes += [
-            ("staging.portal_features", rows.with_columns(pl.col("fetched_at").str.to_datetime(time_zone="UTC")),
-             {"city_id": city.id}),
-            ("raw.page_fingerprints", fingerprints.cast({**FINGERPRINT_SCHEMA,
-                                                         "fetched_at": pl.Datetime("us", "UTC")}),
-             {"city_id": city.id}),
+            Replace("staging.portal_features",
+                    rows.with_columns(pl.col("fetched_at").str.to_datetime(time_zone="UTC")), {"city_id": city.id}),
+            Replace("raw.page_fingerprints",
+                    fingerprints.cast({**FINGERPRINT_SCHEMA, "fetched_at": pl.Datetime("us", "UTC")}),
+                    {"city_id": city.id}),
         ]
         for page in reading.read:
-            writes.append(("raw.http_archive", archive_rows([page.response], source_id=f"{city.id}_portal",
-                                                            archive_dir=http.source_dir, partition_key=None),
-                           {"url": page.response.url}))
+            writes.append(Replace("raw.http_archive", archive_rows([page.response], source_id=f"{city.id}_portal",
+                                                                   archive_dir=http.source_dir, partition_key=None),
+                                  {"url": page.response.url}))
     with warehouse(warehouse_db) as con:
         replace_many(con, writes)
         covered = query(con, "SELECT DISTINCT city_id FROM staging.portal_features")["city_id"].to_list()
@@ -112,7 +112,7 @@ def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, wareh
                 context.log.warning(f"{portal.url}: {exc}")
                 continue
             status[portal.url] = f"ok: {frame.height} services"
-            writes.append(("staging.service_catalog", frame, {"city_id": city.id}))
+            writes.append(Replace("staging.service_catalog", frame, {"city_id": city.id}))
     with warehouse(warehouse_db) as con:
         replace_many(con, writes)
         catalog = query(con, "SELECT city_id, service_code FROM staging.service_catalog")

@@ -12,7 +12,7 @@ from assets.resources import HttpResource, SourceCredentials
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
 from hotline_eval.errors import HotlineEvalError, is_retryable
 from hotline_eval.fetch.archive import archive_rows
-from hotline_eval.publish.warehouse import APPEND, query, replace_many
+from hotline_eval.publish.warehouse import Append, Replace, Upsert, Write, query, replace_many
 from hotline_eval.sources import REQUEST_CONNECTORS, fetch_request_month
 from hotline_eval.sources.drift import field_drift
 from hotline_eval.staging.mappings import load_mappings
@@ -80,38 +80,39 @@ def raw_service_request_records(
                                         app_token=credentials.socrata_app_token, since=since)
         except (HotlineEvalError, NotImplementedError) as exc:
             with warehouse(warehouse_db) as con:
-                replace_many(con, [("raw.fetch_log", fetch_log_row(
+                replace_many(con, [Append("raw.fetch_log", fetch_log_row(
                     run_id=context.run.run_id, source_id=source.id, city_id=city_id, partition_key=month,
-                    status="failed", refresh=refresh, error=str(exc)), APPEND)])
+                    status="failed", refresh=refresh, error=str(exc)))])
             # retrying cannot help a missing or corrupt archive entry, a refused URL, a changed format, a full disk
             raise dg.Failure(f"{city_id} {month} {source.id}: {exc}", allow_retries=is_retryable(exc)) from None
         batches.append((source, batch, refresh))
-    writes: list = []
+    writes: list[Write] = []
     drift_notes: dict[str, dict[str, list[str]]] = {}
     for source, batch, refresh in batches:
         where = {"city_id": city_id, "source_id": source.id}
-        records = ("raw.service_request_records", batch.rows, {**where, "partition_month": month})
+        month_where = {**where, "partition_month": month}
         drift = field_drift(known_fields[source.id], source.id, month, batch.fields_seen, source.fields,
                             had_records=batch.rows.height > 0)
         if drift.new_fields or drift.missing_mapped:
             drift_notes[source.id] = {"new": drift.new_fields, "missing_mapped": drift.missing_mapped}
+        archived = archive_rows([*batch.responses, *(p.response for p in batch.pages)], source_id=source.id,
+                                archive_dir=http.source_dir, partition_key=context.partition_key)
+        rejects = batch.rejects.with_columns(stage=pl.lit("fetch"))
         writes += [
-            (*records, "request_id") if refresh == "incremental" else records,
-            ("raw.source_fields", drift.fields, {"source_id": source.id}),
-            ("raw.fetch_log", fetch_log_row(
+            Upsert("raw.service_request_records", batch.rows, key="request_id", where=month_where)
+            if refresh == "incremental" else Replace("raw.service_request_records", batch.rows, month_where),
+            Replace("raw.source_fields", drift.fields, {"source_id": source.id}),
+            Append("raw.fetch_log", fetch_log_row(
                 run_id=context.run.run_id, source_id=source.id, city_id=city_id, partition_key=month, status="ok",
-                refresh=refresh, rows=batch.rows.height, pages=len(batch.pages)), APPEND),
+                refresh=refresh, rows=batch.rows.height, pages=len(batch.pages))),
             # an incremental pull adds pages: the earlier ones still back the rows it did not replace
-            ("raw.http_archive", archive_rows([*batch.responses, *(p.response for p in batch.pages)],
-                                              source_id=source.id, archive_dir=http.source_dir,
-                                              partition_key=context.partition_key),
-             {"source_id": source.id, "partition_key": context.partition_key} if refresh == "full" else APPEND),
+            Replace("raw.http_archive", archived, {"source_id": source.id, "partition_key": context.partition_key})
+            if refresh == "full" else Append("raw.http_archive", archived),
         ]
         if refresh == "full":
-            writes.append(("raw.rejects", batch.rejects.with_columns(stage=pl.lit("fetch")),
-                           {**where, "partition_key": month, "stage": "fetch"}))
+            writes.append(Replace("raw.rejects", rejects, {**where, "partition_key": month, "stage": "fetch"}))
         elif batch.rejects.height:
-            writes.append(("raw.rejects", batch.rejects.with_columns(stage=pl.lit("fetch")), APPEND))
+            writes.append(Append("raw.rejects", rejects))
     with warehouse(warehouse_db) as con:
         replace_many(con, writes)
     rows = sum(b.rows.height for _, b, _ in batches)

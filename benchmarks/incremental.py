@@ -93,7 +93,7 @@ def _full(con, zones, mappings) -> dict:
 
 def run(rows: int, verify: bool = False) -> dict:
     from hotline_eval.config.registry import load_registry
-    from hotline_eval.publish.warehouse import replace_many
+    from hotline_eval.publish.warehouse import Upsert, replace_many
     from hotline_eval.sources import socrata
     from hotline_eval.sources.common import Page, records_to_raw
     from hotline_eval.staging.mappings import load_mappings
@@ -124,8 +124,8 @@ def run(rows: int, verify: bool = False) -> dict:
         batch = records_to_raw(part_pages, fields, city_id=city, source_id=sources[city], partition_month=month,
                                updated_system_field=":updated_at")
         new_rows += batch.rows.height
-        replace_many(con, [("raw.service_request_records", batch.rows,
-                            {"city_id": city, "source_id": sources[city], "partition_month": month}, "request_id")])
+        replace_many(con, [Upsert("raw.service_request_records", batch.rows, key="request_id",
+                                  where={"city_id": city, "source_id": sources[city], "partition_month": month})])
     t1 = time.perf_counter()
     restaged = _stage_partitions(con, sorted(by_partition), zones, mappings, delta=True)
     t2 = time.perf_counter()

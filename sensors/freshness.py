@@ -13,7 +13,7 @@ from assets.resources import HttpResource
 from assets.warehouse_io import warehouse
 from hotline_eval.errors import HotlineEvalError
 from hotline_eval.publish.runlog import failure_rows
-from hotline_eval.publish.warehouse import APPEND, replace_many
+from hotline_eval.publish.warehouse import Append, replace_many
 from hotline_eval.sources.freshness import changed_sources, source_version
 
 HOST_TAG = "hotline_eval/source_host"
@@ -69,7 +69,7 @@ def record_run_failures(context: dg.RunFailureSensorContext, warehouse_db: DuckD
         failed_at=datetime.now(UTC),
     )
     with warehouse(warehouse_db) as con:
-        replace_many(con, [("raw.run_failures", frame, APPEND)])
+        replace_many(con, [Append("raw.run_failures", frame)])
 
 
 def _error_text(error) -> str:

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from hotline_eval.fetch.archive import make_response
-from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
+from hotline_eval.publish.warehouse import Upsert, apply_ddl, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA, array_page, records_to_raw
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.partition import stage_partition
@@ -80,8 +80,8 @@ def test_staging_a_partition_writes_far_out_records_to_raw_rejects() -> None:
     con = duckdb.connect()
     apply_ddl(con)
     raw = raw_of([record("ok"), record("far", created="2100-06-01T00:00:00.000")])
-    replace_many(con, [("raw.service_request_records", raw, {"city_id": "new_york", "partition_month": "2024-10"},
-                        "request_id")])
+    replace_many(con, [Upsert("raw.service_request_records", raw, key="request_id",
+                              where={"city_id": "new_york", "partition_month": "2024-10"})])
     result = stage_partition(con, "new_york", "2024-10", NYC, load_mappings())
     assert result.rows_in_partition == 1 and result.created_max is not None and result.created_max < "2024-11"
     assert query(con, "SELECT request_id FROM staging.service_requests").rows() == [("ok",)]

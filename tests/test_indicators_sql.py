@@ -16,7 +16,7 @@ from hotline_eval.errors import ConfigError
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
 from hotline_eval.evaluation.survival import km_quantile
-from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
+from hotline_eval.publish.warehouse import Replace, apply_ddl, query, replace_many
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 CUTOFF = datetime(2025, 1, 1, tzinfo=UTC)
@@ -91,8 +91,8 @@ def test_facts_are_the_same_from_a_frame_and_from_the_warehouse() -> None:
     from_frame = compute_facts(load_framework(), _evidence(requests))
     con = duckdb.connect()
     apply_ddl(con)
-    replace_many(con, [("staging.service_requests", requests.with_columns(
-        source_id=pl.lit("s"), request_id=pl.int_range(pl.len()).cast(pl.String)), None)])
+    replace_many(con, [Replace("staging.service_requests", requests.with_columns(
+        source_id=pl.lit("s"), request_id=pl.int_range(pl.len()).cast(pl.String)))])
     from_table = compute_facts(load_framework(), _evidence(WarehouseRequests(con)))
     assert from_frame.equals(from_table)
     feeds = from_frame.filter(pl.col("evidence_table") == "staging.service_requests")

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
+from hotline_eval.publish.warehouse import Replace, Upsert, apply_ddl, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.partition import stage_partition
@@ -25,7 +25,7 @@ def raw_rows(rows: list[tuple[str, str, str | None, str, str]]) -> pl.DataFrame:
 
 
 def upsert_raw(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    replace_many(con, [("raw.service_request_records", frame, WHERE, "request_id")])
+    replace_many(con, [Upsert("raw.service_request_records", frame, key="request_id", where=WHERE)])
 
 
 def staged(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -79,7 +79,7 @@ def test_new_mappings_or_vanished_records_restage_the_whole_partition(con) -> No
     result = stage(con, changed)
     assert result.mode == "full" and {r[3] for r in staged(con)} == {"other", "closed"}
     # a full re-fetch dropped request 2: its staged row must go too
-    replace_many(con, [("raw.service_request_records", raw_rows(
+    replace_many(con, [Replace("raw.service_request_records", raw_rows(
         [("1", "2024-10-01T08:00:00.000", None, "Open", "p3")]), WHERE)])
     result = stage(con, changed)
     assert result.mode == "full" and [r[0] for r in staged(con)] == ["1"]

@@ -17,7 +17,7 @@ from hotline_eval.evaluation import request_parts
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
 from hotline_eval.evaluation.request_parts import PARTS_TABLE, compute_all_parts, refresh_request_parts
-from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
+from hotline_eval.publish.warehouse import Replace, apply_ddl, query, replace_many
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 KEY = ["city_id", "partition_month"]
@@ -55,7 +55,8 @@ def _stage(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
         where = {"city_id": city, "partition_month": month}
         state = pl.DataFrame([{**where, "staging_version": "v", "staged_at": datetime.now(UTC), "mode": "full",
                                "rows_staged": part.height}])
-        replace_many(con, [("staging.service_requests", part, where), ("staging.staged_partitions", state, where)])
+        replace_many(con, [Replace("staging.service_requests", part, where),
+                           Replace("staging.staged_partitions", state, where)])
 
 
 def _kept(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -125,7 +126,8 @@ def test_gone_partitions_unstaged_rows_and_other_sql(con, monkeypatch) -> None:
     extra = rows.filter(pl.col("city_id") == "toronto").head(3).with_columns(
         partition_month=pl.lit("2024-05"), request_id=pl.lit("x") + pl.col("request_id"),
         created_at=pl.col("created_at") + pl.duration(days=120))
-    replace_many(con, [("staging.service_requests", extra, {"city_id": "toronto", "partition_month": "2024-05"})])
+    replace_many(con, [Replace("staging.service_requests", extra,
+                               {"city_id": "toronto", "partition_month": "2024-05"})])
     assert refresh_request_parts(con).changed == 1
     assert refresh_request_parts(con).changed == 1
     assert _kept(con).equals(_from_scratch(con))

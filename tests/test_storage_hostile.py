@@ -25,7 +25,7 @@ from hotline_eval.errors import ArchiveError, FetchError, PolicyError, is_perman
 from hotline_eval.fetch.archive import Archive, make_response, sha256_bytes
 from hotline_eval.fetch.http import HttpClient, HttpPolicy
 from hotline_eval.publish import warehouse as warehouse_module
-from hotline_eval.publish.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
+from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
 from hotline_eval.sources import fetch_request_month, socrata
 from tests.conftest import FIXTURES
 from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view
@@ -137,7 +137,7 @@ def test_a_full_disk_is_reported_as_such_and_not_retried(tmp_path: Path) -> None
     apply_ddl(con)
     replace_rows(con, "staging.value_mappings", mappings_rows(["a"]))
     with pytest.raises(WarehouseError) as raised:
-        replace_many(_DiskFullOnInsert(con), [("staging.value_mappings", mappings_rows(["x"]), None)])  # type: ignore[arg-type]
+        replace_many(_DiskFullOnInsert(con), [Replace("staging.value_mappings", mappings_rows(["x"]))])  # type: ignore[arg-type]
     assert "No space left on device" in str(raised.value)
     assert "cannot rollback" not in str(raised.value)
     assert is_permanent(raised.value) and not is_retryable(raised.value)
@@ -148,7 +148,7 @@ def test_a_full_disk_is_reported_as_such_and_not_retried(tmp_path: Path) -> None
 def test_the_assets_warehouse_fails_a_full_disk_without_retries(tmp_path: Path) -> None:
     resource = DuckDBResource(database=str(tmp_path / "work.duckdb"))
     with pytest.raises(dg.Failure) as raised, warehouse(resource) as con:
-        replace_many(_DiskFullOnInsert(con), [("staging.value_mappings", mappings_rows(["x"]), None)])  # type: ignore[arg-type]
+        replace_many(_DiskFullOnInsert(con), [Replace("staging.value_mappings", mappings_rows(["x"]))])  # type: ignore[arg-type]
     assert raised.value.allow_retries is False
     assert "No space left on device" in str(raised.value.description)
     # other failures keep their type, and with it the asset's RetryPolicy

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from hotline_eval.publish.warehouse import WarehouseError, apply_ddl, publish, replace_many, replace_rows
+from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
 
 PROJECT = Path(__file__).resolve().parents[1]
 # scripts/test.sh installs a DuckDB 1.4 client here from tools/duckdb14/uv.lock, as analysts' tools (DBeaver's
@@ -54,8 +54,8 @@ def test_a_failure_mid_write_leaves_every_table_as_it_was(tmp_path: Path) -> Non
     broken = mappings_rows(["c", "d"]).with_columns(pl.lit(None, pl.String).alias("mapped_value"))  # NOT NULL
     with pytest.raises(WarehouseError, match="rolled back"):
         # the first write succeeds inside the transaction, the second violates NOT NULL
-        replace_many(con, [("staging.value_mappings", mappings_rows(["x"]), None),
-                           ("staging.value_mappings", broken, {"mapping": "channel"})])
+        replace_many(con, [Replace("staging.value_mappings", mappings_rows(["x"])),
+                           Replace("staging.value_mappings", broken, {"mapping": "channel"})])
     assert con.execute("SELECT raw_value FROM staging.value_mappings ORDER BY 1").fetchall() == [("a",), ("b",)]
 
 

@@ -28,7 +28,7 @@ import duckdb
 import polars as pl
 
 from hotline_eval.config.settings import PROJECT_ROOT
-from hotline_eval.publish.warehouse import KeyedBy, query, replace_many, sql_literal, table_name
+from hotline_eval.publish.warehouse import Upsert, Write, query, replace_many, sql_literal, table_name
 
 # close-time measures skip records whose dates cannot be a real close
 EXCLUDED_FROM_CLOSE_TIMES = ("closed_before_created", "closed_within_minute")
@@ -173,8 +173,8 @@ def refresh_request_parts(con: duckdb.DuckDBPyConnection, rows: str = "staging.s
     parts = parts.join(current, on=KEY, how="left").with_columns(
         parts_version=pl.lit(version), computed_at=pl.lit(datetime.now(UTC)))
     deleted = pl.concat([parts.select(KEY), removed.select(KEY)])
-    writes = [(parts_table, parts.filter(pl.col("city_id") == city), {"city_id": city},
-               KeyedBy("partition_month", months))
+    writes: list[Write] = [Upsert(parts_table, parts.filter(pl.col("city_id") == city), key="partition_month",
+                                  where={"city_id": city}, key_values=pl.Series(months))
               for city, months in deleted.group_by("city_id").agg("partition_month").iter_rows()]
     replace_many(con, writes)
     return PartsRefresh(partitions=current.height, recomputed=parts.height, changed=stale.height,

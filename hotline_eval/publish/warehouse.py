@@ -13,7 +13,7 @@ import glob
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.errors import HotlineEvalError
 
 DDL_DIR = PROJECT_ROOT / "sql" / "ddl"
-VIEWS_DIR = PROJECT_ROOT / "sql" / "views"
 SCHEMAS = ("raw", "staging", "marts")
 # the oldest storage format we promise analysts' tools can read (DuckDB 1.4 and newer)
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
@@ -41,8 +40,8 @@ def _sql_files(folder: Path) -> list[Path]:
 
 
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schemas, tables, comments and views; every statement is idempotent."""
-    for path in [*_sql_files(DDL_DIR), *_sql_files(VIEWS_DIR)]:
+    """Create schemas, tables and comments; every statement is idempotent."""
+    for path in _sql_files(DDL_DIR):
         for statement in con.extract_statements(path.read_text(encoding="utf-8")):
             con.execute(statement).fetchall()
 
@@ -65,67 +64,78 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
     return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
 
 
-def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
-                 where: Mapping[str, Any] | None = None) -> int:
-    """Replace the rows of ``table`` matching ``where`` (all rows if None) with ``frame``; see replace_many."""
-    return replace_many(con, [(table, frame, where)])[table]
+@dataclass(frozen=True)
+class Replace:
+    """Delete the rows of ``table`` matching ``where`` (every row when ``where`` is empty), insert ``rows``."""
 
-
-class _Append:
-    """Marker for ``where``: insert only, delete nothing (logs)."""
-
-    def __repr__(self) -> str:
-        return "APPEND"
-
-
-APPEND: Any = _Append()
+    table: str
+    rows: pl.DataFrame
+    where: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class KeyedBy:
-    """A write's key whose deleted values are given apart from the inserted rows: delete the rows
-    matching ``where`` whose ``column`` is in ``values``, then insert the frame (rows re-staged from
-    changed records, some of which may now land in another table)."""
+class Append:
+    """Insert ``rows`` into ``table``, delete nothing (logs)."""
 
-    column: str
-    values: pl.Series
+    table: str
+    rows: pl.DataFrame
 
 
-Write = (tuple[str, pl.DataFrame, Mapping[str, Any] | None]
-         | tuple[str, pl.DataFrame, Mapping[str, Any] | None, str | KeyedBy])
+@dataclass(frozen=True)
+class Upsert:
+    """Among the rows matching ``where``, delete those whose ``key`` is in ``rows`` (changed records), or
+    in ``key_values`` when given (records re-staged, some of which may now land in another table),
+    then insert ``rows``."""
+
+    table: str
+    rows: pl.DataFrame
+    key: str
+    where: Mapping[str, Any] = field(default_factory=dict)
+    key_values: pl.Series | None = None
+
+
+Write = Replace | Append | Upsert
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
+                 where: Mapping[str, Any] | None = None) -> int:
+    """Replace the rows of ``table`` matching ``where`` (all rows if None) with ``frame``; see replace_many."""
+    return replace_many(con, [Replace(table, frame, where or {})])[table]
+
+
+def _delete(con: duckdb.DuckDBPyConnection, target: str, write: Replace | Upsert) -> None:
+    arrow_rows = write.rows.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
+    conditions = [f'"{_column(column)}" = ?' for column in write.where]
+    if isinstance(write, Upsert):
+        column = _column(write.key)
+        if write.key_values is not None:
+            key_values = pl.DataFrame({column: write.key_values}).to_arrow()  # noqa: F841 (scanned below)
+            conditions.append(f'"{column}" IN (SELECT "{column}" FROM key_values)')  # noqa: S608
+        else:
+            conditions.append(f'"{column}" IN (SELECT "{column}" FROM arrow_rows)')  # noqa: S608
+    clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    con.execute(f"DELETE FROM {target}{clause}", list(write.where.values())).fetchall()  # noqa: S608
 
 
 def replace_many(con: duckdb.DuckDBPyConnection, writes: list[Write]) -> dict[str, int]:
-    """For each (table, frame, where[, key]): delete the rows matching ``where`` (all if None,
-    none if APPEND) and insert ``frame``; with ``key``, delete only the matching rows whose key is
-    in ``frame`` (an upsert of changed records), or in the values of a ``KeyedBy``. All in ONE
-    transaction: readers see the old rows or the new ones, never a mix, and a failure anywhere leaves
-    every table as it was. Returns rows per table."""
+    """Apply a write plan (Replace, Append, Upsert) in ONE transaction: readers see the old rows or the
+    new ones, never a mix, and a failure anywhere leaves every table as it was. Returns rows per table."""
     written: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION").fetchall()
     try:
-        for table, frame, where, *key in writes:
-            target = table_name(table)
-            arrow_rows = frame.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
-            if where is not APPEND:
-                conditions = [f'"{column}" = ?' for column in (where or {})]
-                if key and isinstance(key[0], KeyedBy):
-                    column = _column(key[0].column)
-                    key_values = pl.DataFrame({column: key[0].values}).to_arrow()  # noqa: F841 (scanned below)
-                    conditions.append(f'"{column}" IN (SELECT "{column}" FROM key_values)')  # noqa: S608
-                elif key:
-                    column = _column(key[0])
-                    conditions.append(f'"{column}" IN (SELECT "{column}" FROM arrow_rows)')  # noqa: S608
-                clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-                con.execute(f"DELETE FROM {target}{clause}", list((where or {}).values())).fetchall()  # noqa: S608
-            if frame.height:
+        for write in writes:
+            target = table_name(write.table)
+            if not isinstance(write, Append):
+                _delete(con, target, write)
+            arrow_rows = write.rows.to_arrow()  # noqa: F841 (read by DuckDB's replacement scan below)
+            if write.rows.height:
                 con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM arrow_rows").fetchall()  # noqa: S608
-            written[table] = written.get(table, 0) + frame.height
+            written[write.table] = written.get(write.table, 0) + write.rows.height
         con.execute("COMMIT").fetchall()
     except (duckdb.Error, pl.exceptions.PolarsError) as exc:
         _rollback(con)
         # the error that stopped the write is the one reported (a full disk, a constraint), not the rollback's
-        raise WarehouseError(f"writing {', '.join(sorted({w[0] for w in writes}))} failed and was rolled back "
+        raise WarehouseError(f"writing {', '.join(sorted({w.table for w in writes}))} failed and was rolled back "
                              f"(previous rows kept): {exc}") from exc
     return written
 

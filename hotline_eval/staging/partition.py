@@ -19,7 +19,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-from hotline_eval.publish.warehouse import KeyedBy, query, replace_many
+from hotline_eval.publish.warehouse import Replace, Upsert, Write, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA
 from hotline_eval.staging.service_requests import StagedBatch, stage_requests
 
@@ -85,13 +85,14 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
     state = pl.DataFrame([{**where, "staging_version": version, "staged_at": datetime.now(UTC), "mode": mode,
                            "rows_staged": staged.rows.height}], schema=STATE_SCHEMA)
     if mode == "full":
-        writes = [("staging.service_requests", staged.rows, where), ("raw.rejects", rejects, rejects_where)]
+        writes: list[Write] = [Replace("staging.service_requests", staged.rows, where),
+                               Replace("raw.rejects", rejects, rejects_where)]
     else:
         # a changed record replaces its staged row or its reject, whichever it had
-        changed = KeyedBy("request_id", raw["request_id"])
-        writes = [("staging.service_requests", staged.rows, where, changed),
-                  ("raw.rejects", rejects, rejects_where, changed)]
-    replace_many(con, [*writes, ("staging.staged_partitions", state, where)])
+        changed = raw["request_id"]
+        writes = [Upsert("staging.service_requests", staged.rows, key="request_id", where=where, key_values=changed),
+                  Upsert("raw.rejects", rejects, key="request_id", where=rejects_where, key_values=changed)]
+    replace_many(con, [*writes, Replace("staging.staged_partitions", state, where)])
     after = query(con, "SELECT count(*) AS n, count(*) - count(DISTINCT request_id) AS duplicates, "
                        "min(created_at)::VARCHAR AS created_min, max(created_at)::VARCHAR AS created_max "
                        "FROM staging.service_requests WHERE city_id = ? AND partition_month = ?",
