@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.fetch.archive import Archive
-from hotline_eval.fetch.http import HttpClient, HttpPolicy
-
-PROJECT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real_samples"
+from hotline_eval.fetch.http import HttpClient
+from tests.helpers import PROJECT, make_client
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,21 +37,6 @@ def server(httpserver: HTTPServer) -> HTTPServer:
     """A loopback server that allows every path in robots.txt (as most open-data hosts do)."""
     httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
     return httpserver
-
-
-def make_client(tmp_path: Path, **policy_overrides) -> HttpClient:
-    """A live client allowed to reach the loopback test server, explicitly, and nothing else."""
-    settings = dict(
-        allowed_hosts=frozenset({"localhost"}),
-        private_hosts=frozenset({"localhost"}),
-        min_interval_s=0.0,
-        backoff_factor=0.01,
-        max_attempts=3,
-        connect_timeout_s=2.0,
-        read_timeout_s=2.0,
-    )
-    settings.update(policy_overrides)
-    return HttpClient(HttpPolicy(**settings), mode="live", archive=Archive(tmp_path / "archive"))
 
 
 @pytest.fixture

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pytest_httpserver import HTTPServer
 
 from hotline_eval.config.registry import Source
+from hotline_eval.fetch.archive import Archive
+from hotline_eval.fetch.http import HttpClient, HttpPolicy
 from hotline_eval.sources import socrata
+
+PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "real_samples"  # absent on a user's clone
+
+
+def make_client(tmp_path: Path, **policy_overrides) -> HttpClient:
+    """A live client allowed to reach the loopback test server, explicitly, and nothing else."""
+    settings = dict(
+        allowed_hosts=frozenset({"localhost"}),
+        private_hosts=frozenset({"localhost"}),
+        min_interval_s=0.0,
+        backoff_factor=0.01,
+        max_attempts=3,
+        connect_timeout_s=2.0,
+        read_timeout_s=2.0,
+    )
+    settings.update(policy_overrides)
+    return HttpClient(HttpPolicy(**settings), mode="live", archive=Archive(tmp_path / "archive"))
+
 
 NYC_FIELDS = {
     "request_id": "unique_key", "created_at": "created_date", "closed_at": "closed_date",

@@ -13,7 +13,7 @@ from hotline_eval.evaluation.curated import load_evidence
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types, load_report_facts
 from hotline_eval.evaluation.indicators import Evidence, compute_facts
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def test_curated_evidence_gives_seoul_the_reports_full_marks() -> None:

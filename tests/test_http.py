@@ -11,7 +11,7 @@ from werkzeug import Response
 from hotline_eval.errors import FetchError, PolicyError, ReplayMissError
 from hotline_eval.fetch.archive import Archive
 from hotline_eval.fetch.http import HttpClient, HttpPolicy
-from tests.conftest import make_client
+from tests.helpers import make_client
 
 
 def test_429_with_retry_after_then_success(server: HTTPServer, client: HttpClient) -> None:

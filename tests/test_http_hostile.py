@@ -24,7 +24,7 @@ from werkzeug import Response
 
 from assets.resources import HttpResource
 from hotline_eval.errors import FetchError, PolicyError
-from tests.conftest import make_client
+from tests.helpers import make_client
 
 ROBOTS_RULES = b"User-agent: *\nDisallow: /private/\n"
 

@@ -15,8 +15,7 @@ from assets.requests import raw_service_request_records, staging_service_request
 from assets.resources import HttpResource, SourceCredentials
 from hotline_eval.config.registry import load_registry
 from hotline_eval.sources import socrata
-from tests.conftest import FIXTURES
-from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view
+from tests.helpers import FIXTURES, NYC_COLUMNS, nyc_record, serve_socrata_view
 
 KEY = dg.MultiPartitionKey({"city": "new_york", "month": "2024-03"})
 INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental": True}}}}

@@ -36,7 +36,7 @@ from hotline_eval.portals.pages import (
     parse_open311_services,
     portal_features_frame,
 )
-from tests.conftest import make_client
+from tests.helpers import make_client
 
 FIXTURES = Path(__file__).parent / "fixtures" / "portals"
 DEMO_PAGES = Path(__file__).resolve().parents[1] / "scripts" / "demo_portal_pages"

@@ -16,7 +16,7 @@ from hotline_eval.sources.common import Page, records_to_raw
 from hotline_eval.sources.open311 import STANDARD_FIELDS
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.service_requests import stage_requests
-from tests.conftest import SHARED_SAMPLES
+from tests.helpers import SHARED_SAMPLES
 
 pytestmark = pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="../shared/real_samples/ is not present")
 

@@ -17,7 +17,7 @@ from definitions import defs
 from hotline_eval.config.registry import load_registry
 from sensors import daily_current_month
 from sensors.freshness import record_run_failures
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 
 def _freshness(defs_: dg.Definitions) -> dg.SensorDefinition:

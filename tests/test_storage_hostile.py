@@ -27,8 +27,7 @@ from hotline_eval.fetch.http import HttpClient, HttpPolicy
 from hotline_eval.publish import warehouse as warehouse_module
 from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
 from hotline_eval.sources import fetch_request_month, socrata
-from tests.conftest import FIXTURES
-from tests.helpers import NYC_COLUMNS, nyc_record, serve_socrata_view
+from tests.helpers import FIXTURES, NYC_COLUMNS, nyc_record, serve_socrata_view
 
 DISK_FULL = 'IO Error: Could not write file "work.duckdb.wal": No space left on device'
 

@@ -1,0 +1,1 @@
+"""Tests of hotline_eval/portals/."""
