@@ -10,13 +10,13 @@ import dagster as dg
 
 from hotline_eval.config.evaluation import Evaluation
 from hotline_eval.config.registry import Registry
-from hotline_eval.sources import REQUEST_CONNECTORS
+from hotline_eval.sources import is_request_level
 
 MONTH_FORMAT = "%Y-%m"
 
 
 def request_level_cities(registry: Registry) -> list[str]:
-    return [c.id for c in registry.cities if any(s.kind in REQUEST_CONNECTORS for s in c.sources)]
+    return [c.id for c in registry.cities if any(is_request_level(s) for s in c.sources)]
 
 
 def city_month_partitions(registry: Registry, evaluation: Evaluation) -> dg.MultiPartitionsDefinition:

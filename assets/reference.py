@@ -6,11 +6,13 @@ from dagster_duckdb import DuckDBResource
 
 from assets.config import REGISTRY
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.config.report_facts import load_report_facts
 from hotline_eval.evaluation.curated import load_evidence
 from hotline_eval.evaluation.framework import load_framework
-from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types, load_report_facts
+from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types
 from hotline_eval.evaluation.reference import cities_frame
-from hotline_eval.publish.warehouse import query, replace_rows
+from hotline_eval.publish.sql_files import run_query
+from hotline_eval.publish.warehouse import replace_rows
 from hotline_eval.staging.mappings import load_mappings
 
 
@@ -23,7 +25,7 @@ def cities(warehouse_db: DuckDBResource):
     frame = cities_frame(REGISTRY)
     with warehouse(warehouse_db) as con:
         replace_rows(con, "staging.cities", frame)
-        stored = query(con, "SELECT count(*) AS n, count(DISTINCT city_id) AS d FROM staging.cities").row(0)
+        stored = run_query(con, "city_counts").row(0)
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": frame.height,
         "by_data_level": dg.MetadataValue.json(
@@ -60,8 +62,8 @@ def value_mappings(warehouse_db: DuckDBResource):
                                             "function coordination and platform collaboration: the framework and "
                                             "the curated evidence must agree (config/report_facts.yaml)."),
               dg.AssetCheckSpec("report_hotline_types", asset=["staging", "curated_evidence"],
-                                description="The report's hotline types (Beijing integrative, Tokyo inclusive, "
-                                            "Toronto innovative) are recorded with citations."),
+                                description="The hotline types the report names (config/report_facts.yaml, each "
+                                            "with its citation) are of registered cities, one type per city."),
           ],
           description="Facts no feed or page shows (a hotline ordinance, hotlines merged), each with its citation, "
                       "from config/evidence.csv (schema-checked).")

@@ -10,8 +10,7 @@ from assets.config import SETTINGS
 from assets.marts import FACTS, SCORE_SPECS
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.evaluation.framework import load_framework
-from hotline_eval.publish.report import render_report
-from hotline_eval.publish.warehouse import query
+from hotline_eval.publish.report import read_report_tables, render_report, write_report
 
 REPORT_PATH = SETTINGS.report
 
@@ -25,15 +24,10 @@ REPORT_PATH = SETTINGS.report
 )
 def ranking_report(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource) -> dg.MaterializeResult:
     with warehouse(warehouse_db) as con:
-        ranking = query(con, "SELECT * FROM marts.city_ranking ORDER BY rank NULLS LAST, score DESC NULLS LAST")
-        primary = query(con, "SELECT * FROM marts.primary_scores")
-        facts = query(con, "SELECT * FROM marts.indicator_facts")
-        explanations = query(con, "SELECT * FROM marts.city_explanations ORDER BY city_id, kind, position")
-    page = render_report(ranking, primary, facts, explanations, load_framework())
-    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    tmp = REPORT_PATH.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(REPORT_PATH)  # a reader never sees half a page
+        tables = read_report_tables(con)
+    page = render_report(tables.ranking, tables.primary, tables.facts, tables.explanations, load_framework())
+    write_report(page, REPORT_PATH)
+    ranking = tables.ranking
     top = ranking.filter(pl.col("rank").is_not_null()).head(10)
     table = ["| rank | city | score | 90% rank interval | coverage |", "|---:|---|---:|---|---:|"]
     table += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['rank_p05']}–{r['rank_p95']} | "

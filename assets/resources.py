@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from hotline_eval.fetch.archive import Archive
-from hotline_eval.fetch.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
+from hotline_eval.fetch.http import HttpClient, HttpPolicy
+from hotline_eval.fetch.policy import DEFAULT_USER_AGENT
 
 
 class HttpResource(dg.ConfigurableResource):

@@ -6,7 +6,7 @@
 (b) ``duckdb``: one hand-written SQL query (Kaplan-Meier included, as window functions).
 (c) ``pandas``: plain pandas (+ numpy for the Kaplan-Meier product).
 
-Each returns a dict {indicator_id: {city_id: value}}. Every definition follows hotline_eval/evaluation/indicators.py;
+Each returns a dict {indicator_id: {city_id: value}}. Every definition follows hotline_eval/evaluation/computations.py;
 the quantiles are the same Kaplan-Meier definition as hotline_eval/evaluation/survival.py (first event time at
 which survival <= 1 - q + 1e-12; open requests censored at the end of 2024), the medians interpolated.
 """
@@ -48,7 +48,7 @@ def empty_frames():
 
 def project_evidence(requests):
     from hotline_eval.config.registry import load_registry
-    from hotline_eval.evaluation.indicators import Evidence
+    from hotline_eval.evaluation.evidence import Evidence
     from hotline_eval.evaluation.reference import cities_frame
     from hotline_eval.sources.common import RAW_COLUMNS
     registry = load_registry()
@@ -72,7 +72,7 @@ def run_project(path: str) -> dict:
     import duckdb
 
     from hotline_eval.config.settings import load_settings
-    from hotline_eval.evaluation.indicators import WarehouseRequests
+    from hotline_eval.evaluation.evidence import WarehouseRequests
     # the work database's own connection settings (definitions.py), memory limit included
     con = duckdb.connect(config={"memory_limit": load_settings().duckdb_memory_limit})
     con.execute("CREATE SCHEMA staging")

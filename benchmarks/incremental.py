@@ -72,7 +72,7 @@ def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
 def _facts(con) -> pl.DataFrame:
     """As assets/marts.py::indicator_facts: bring the per-partition parts up to date (only partitions
     staged since they were computed), then the facts from the parts and the rows."""
-    from hotline_eval.evaluation.indicators import WarehouseRequests
+    from hotline_eval.evaluation.evidence import WarehouseRequests
     from hotline_eval.evaluation.request_parts import PARTS_TABLE, refresh_request_parts
     refresh_request_parts(con)
     return impls.project_facts(impls.project_evidence(WarehouseRequests(con, parts=PARTS_TABLE)))
@@ -95,7 +95,8 @@ def run(rows: int, verify: bool = False) -> dict:
     from hotline_eval.config.registry import load_registry
     from hotline_eval.publish.warehouse import Upsert, replace_many
     from hotline_eval.sources import socrata
-    from hotline_eval.sources.common import Page, records_to_raw
+    from hotline_eval.sources.pages import Page
+    from hotline_eval.sources.records import records_to_raw
     from hotline_eval.staging.mappings import load_mappings
 
     t_setup = time.perf_counter()

@@ -89,7 +89,7 @@ class PagesClient:
 def run(folder: str, declared_fields: bool = True) -> dict:
     from hotline_eval.config.registry import load_registry
     from hotline_eval.sources import socrata
-    from hotline_eval.sources.common import records_to_raw
+    from hotline_eval.sources.records import records_to_raw
     from hotline_eval.staging.mappings import load_mappings
     from hotline_eval.staging.service_requests import stage_requests
 

@@ -1,2 +1,2 @@
-"""Configuration: settings from the environment, the city registry, the evaluation window, and the
-helpers that load and validate config files."""
+"""Configuration: settings from the environment, the city registry, the evaluation window, the report's
+published facts, and the helpers that load and validate config files."""

@@ -63,29 +63,35 @@ def read_config_csv(path: Path, columns: Sequence[str], *, what: str,
     lines = [("\n" if comment_prefix and line.startswith(comment_prefix) else line)
              for line in text.splitlines(keepends=True)]
     reader = csv.reader(lines, strict=True)
-    rows: list[list[str | None]] = []
-    starts: list[int] = []
-    header: list[str] | None = None
-    end = 0  # the line the previous record ended on
     try:
-        for record in reader:
-            start, end = end + 1, reader.line_num
-            if not record or record == [""]:
-                continue
-            if header is None:
-                header = record
-                if header != list(columns):
-                    raise ConfigError(f"{path}, line {start}: the header is {','.join(header)!r}, "
-                                      f"expected {','.join(columns)!r}")
-                continue
-            if len(record) != len(columns):
-                raise ConfigError(f"{path}, line {start}: {len(record)} fields where the header has "
-                                  f"{len(columns)} ({','.join(columns)})")
-            rows.append([value if value != "" else None for value in record])
-            starts.append(start)
+        rows, starts = _csv_rows(reader, path, columns)
     except csv.Error as exc:
         raise ConfigError(f"{path}, line {reader.line_num}: not valid CSV: {exc}") from None
-    if header is None:
+    if rows is None:
         raise ConfigError(f"{path}: empty {what}; expected the header {','.join(columns)!r}")
     frame = pl.DataFrame(rows, schema={c: pl.String for c in columns}, orient="row")
     return frame, starts
+
+
+def _csv_rows(reader: Any, path: Path, columns: Sequence[str]) -> tuple[list[list[str | None]] | None, list[int]]:
+    """The records after the header (None when there is no header), each with the line it starts on;
+    another header, or a record with more or fewer fields, raises ConfigError naming the line."""
+    rows: list[list[str | None]] | None = None
+    starts: list[int] = []
+    end = 0  # the line the previous record ended on
+    for record in reader:
+        start, end = end + 1, reader.line_num
+        if not record or record == [""]:
+            continue
+        if rows is None:
+            if record != list(columns):
+                raise ConfigError(f"{path}, line {start}: the header is {','.join(record)!r}, "
+                                  f"expected {','.join(columns)!r}")
+            rows = []
+            continue
+        if len(record) != len(columns):
+            raise ConfigError(f"{path}, line {start}: {len(record)} fields where the header has "
+                              f"{len(columns)} ({','.join(columns)})")
+        rows.append([value if value != "" else None for value in record])
+        starts.append(start)
+    return rows, starts

@@ -34,7 +34,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_url(value: str) -> str:
+def http_url(value: str) -> str:
+    """A pydantic validator: ``value`` is an http(s) URL with a host."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {value!r}")
@@ -47,7 +48,7 @@ class Population(_Strict):
     source: str = Field(min_length=3)
     url: str
 
-    _url = field_validator("url")(_check_url)
+    _url = field_validator("url")(http_url)
 
 
 class Hotline(_Strict):
@@ -76,7 +77,7 @@ class Portal(_Strict):
     language: str = Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
     records: DirectoryRecords | None = None  # only for a `services` portal publishing data records
 
-    _url = field_validator("url")(_check_url)
+    _url = field_validator("url")(http_url)
 
     @model_validator(mode="after")
     def _records_for_directories(self) -> Portal:
@@ -90,7 +91,7 @@ class DataAvailability(_Strict):
     evidence_url: str
     note: str = Field(min_length=3)
 
-    _url = field_validator("evidence_url")(_check_url)
+    _url = field_validator("evidence_url")(http_url)
 
 
 AGGREGATE_METRICS = (
@@ -164,27 +165,34 @@ class AggregateTable(_Strict):
         if sum(locations) != 1:
             raise ValueError("give one of `path` (one file or page), `paths` (a series of pages) or `pages` "
                              "(pages with their periods)")
-        if self.period_pattern is not None:
-            try:
-                if re.compile(self.period_pattern).groups != 1:
-                    raise ValueError("period_pattern needs exactly one group () around the period")
-            except re.error as exc:
-                raise ValueError(f"period_pattern is not a valid regular expression: {exc}") from None
+        if self.period_pattern is not None and _regex(self.period_pattern, "period_pattern").groups != 1:
+            raise ValueError("period_pattern needs exactly one group () around the period")
+        self._check_text()
+        return self
+
+    def _check_text(self) -> None:
+        """The options of plain text sources: for format text only, one way of reading it, and a pattern
+        naming a group for every metric column."""
         if self.format != "text" and (self.pages or self.header_label or self.text_pattern):
             raise ValueError("`pages`, `header_label` and `text_pattern` are for format: text")
         if self.format == "text" and (self.header_label is None) == (self.text_pattern is None):
             raise ValueError("a text source needs either `header_label` (a table in text) or `text_pattern`")
-        if self.text_pattern is not None:
-            if not self.pages:
-                raise ValueError("`text_pattern` reads one value per page: list the pages with their periods")
-            try:
-                groups = set(re.compile(self.text_pattern).groupindex)
-            except re.error as exc:
-                raise ValueError(f"text_pattern is not a valid regular expression: {exc}") from None
-            missing = [m.column for m in self.metrics if m.column not in groups]
-            if missing:
-                raise ValueError(f"text_pattern has no named group for metric columns {missing}")
-        return self
+        if self.text_pattern is None:
+            return
+        if not self.pages:
+            raise ValueError("`text_pattern` reads one value per page: list the pages with their periods")
+        groups = set(_regex(self.text_pattern, "text_pattern").groupindex)
+        missing = [m.column for m in self.metrics if m.column not in groups]
+        if missing:
+            raise ValueError(f"text_pattern has no named group for metric columns {missing}")
+
+
+def _regex(pattern: str, name: str) -> re.Pattern[str]:
+    """A configured regular expression, compiled; an invalid one raises ValueError naming the option."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{name} is not a valid regular expression: {exc}") from None
 
 
 class Source(_Strict):
@@ -220,7 +228,7 @@ class Source(_Strict):
     # taken from its metadata for drift), "all" for every field of every record (:*, *)
     select: Literal["mapped", "all"] = "mapped"
 
-    _urls = field_validator("base_url", "docs_url")(_check_url)
+    _urls = field_validator("base_url", "docs_url")(http_url)
 
     @field_validator("fields")
     @classmethod
@@ -322,17 +330,21 @@ class Registry(_Strict):
 def _describe(loc: tuple[int | str, ...], raw: dict) -> str:
     """Turn a pydantic error location into 'city <id>, field <path>' using the raw document."""
     if len(loc) >= 2 and loc[0] == "cities" and isinstance(loc[1], int):
-        cities = raw.get("cities") or []
-        city = cities[loc[1]] if loc[1] < len(cities) and isinstance(cities[loc[1]], dict) else {}
-        city_name = city.get("id", f"#{loc[1] + 1}")
+        city = _entry(raw.get("cities"), loc[1])
         rest = loc[2:]
         if len(rest) >= 2 and rest[0] == "sources" and isinstance(rest[1], int):
-            sources = city.get("sources") or []
-            src = sources[rest[1]] if rest[1] < len(sources) and isinstance(sources[rest[1]], dict) else {}
-            rest = ("sources", src.get("id", f"#{rest[1] + 1}"), *rest[2:])
+            source = _entry(city.get("sources"), rest[1])
+            rest = ("sources", source.get("id", f"#{rest[1] + 1}"), *rest[2:])
         field = ".".join(str(p) for p in rest) or "(the city entry)"
-        return f"city {city_name!r}, field {field!r}"
+        return f"city {city.get('id', f'#{loc[1] + 1}')!r}, field {field!r}"
     return f"field {'.'.join(str(p) for p in loc) or '(top level)'!r}"
+
+
+def _entry(entries: object, index: int) -> dict:
+    """The ``index``-th entry of a raw list when it is a mapping, else an empty one."""
+    if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+        return entries[index]
+    return {}
 
 
 def load_registry(path: Path | str | None = None) -> Registry:

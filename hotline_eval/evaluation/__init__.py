@@ -1,2 +1,2 @@
-"""Evaluation: the indicator framework, indicator facts and request parts, survival, scoring,
-capabilities, explanations, golden facts and curated evidence."""
+"""Evaluation: the indicator framework, indicator facts and request parts, survival, scoring and the
+ranking, capabilities, explanations, golden facts and curated evidence."""

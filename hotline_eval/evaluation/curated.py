@@ -28,30 +28,35 @@ def load_evidence(registry: Registry, framework: Framework, path: Path | str = D
     cities = {c.id for c in registry.cities}
     seen: set[tuple[str, str]] = set()
     for line, row in zip(lines, frame.iter_rows(named=True), strict=True):
-        def fail(field: str, problem: str, line: int = line) -> ConfigError:
-            return ConfigError(f"{path}, line {line}, field {field!r}: {problem}")
-
-        if row["city_id"] not in cities:
-            raise fail("city_id", f"unknown city {row['city_id']!r}")
-        if row["indicator_id"] not in curatable:
-            raise fail("indicator_id", f"{row['indicator_id']!r} is not an indicator that rests on curated "
-                                       f"evidence: one of {sorted(curatable)}")
-        try:
-            float(row["value"] or "")
-        except ValueError:
-            raise fail("value", f"not a number: {row['value']!r}") from None
-        url = urlsplit(row["citation_url"] or "")
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise fail("citation_url", "a citation needs an http(s) URL")
-        if not row["citation_title"]:
-            raise fail("citation_title", "a citation needs a title")
-        try:
-            date.fromisoformat(row["citation_date"] or "")
-        except ValueError:
-            raise fail("citation_date", f"not an ISO date (YYYY-MM-DD): {row['citation_date']!r}") from None
         key = (row["city_id"], row["indicator_id"])
-        if key in seen:
-            raise fail("indicator_id", f"a second row for {key}")
+        problem = _row_problem(row, cities, curatable) or (
+            ("indicator_id", f"a second row for {key}") if key in seen else None)
+        if problem is not None:
+            field, text = problem
+            raise ConfigError(f"{path}, line {line}, field {field!r}: {text}")
         seen.add(key)
     return frame.with_columns(pl.col("value").cast(pl.Float64), pl.col("citation_date").str.to_date()).cast(
         EVIDENCE_SCHEMA)
+
+
+def _row_problem(row: dict[str, str | None], cities: set[str], curatable: set[str]) -> tuple[str, str] | None:
+    """The first field of a row that is wrong, with what is wrong with it; None for a good row."""
+    if row["city_id"] not in cities:
+        return "city_id", f"unknown city {row['city_id']!r}"
+    if row["indicator_id"] not in curatable:
+        return "indicator_id", (f"{row['indicator_id']!r} is not an indicator that rests on curated "
+                                f"evidence: one of {sorted(curatable)}")
+    try:
+        float(row["value"] or "")
+    except ValueError:
+        return "value", f"not a number: {row['value']!r}"
+    url = urlsplit(row["citation_url"] or "")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return "citation_url", "a citation needs an http(s) URL"
+    if not row["citation_title"]:
+        return "citation_title", "a citation needs a title"
+    try:
+        date.fromisoformat(row["citation_date"] or "")
+    except ValueError:
+        return "citation_date", f"not an ISO date (YYYY-MM-DD): {row['citation_date']!r}"
+    return None

@@ -1,7 +1,7 @@
 """The indicator framework (config/indicators.yaml): primary -> secondary -> tertiary indicators.
 
 Checked whole at load: the four primary indicators each once, every computation one that
-hotline_eval/evaluation/indicators.py defines, ids unique; a bad file fails naming its line and field."""
+hotline_eval/evaluation/computations.py defines, ids unique; a bad file fails naming its line and field."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Tertiary(_Strict):
     @field_validator("computation")
     @classmethod
     def _known_computation(cls, value: str, info: ValidationInfo) -> str:
-        from hotline_eval.evaluation.indicators import COMPUTATIONS  # it imports this module
+        from hotline_eval.evaluation.computations import COMPUTATIONS  # it imports this module
 
         if value not in COMPUTATIONS:
             raise ValueError(f"indicator {info.data.get('id', '?')!r}: unknown computation {value!r}; "
@@ -90,10 +90,6 @@ class Framework(_Strict):
 
     def tertiary(self) -> list[Tertiary]:
         return [t for p in self.primary for s in p.secondary for t in s.tertiary]
-
-    def lineage(self) -> list[tuple[str, str, str]]:
-        """(primary id, secondary id, tertiary id) for every tertiary indicator."""
-        return [(p.id, s.id, t.id) for p in self.primary for s in p.secondary for t in s.tertiary]
 
 
 def _line_of(text: str, loc: tuple) -> int | None:

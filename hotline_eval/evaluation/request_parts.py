@@ -11,7 +11,7 @@ partition staged since its parts were computed (staging.staged_partitions.staged
 came from other SQL or parameters, and of every partition whose repeat test can see a changed
 partition's requests (a repeat refers back up to REPEAT_WINDOW_DAYS, possibly into the previous month);
 it deletes the parts of partitions that are gone. The result equals computing every part again
-(tests/test_request_parts.py).
+(tests/evaluation/test_request_parts.py).
 """
 
 from __future__ import annotations

@@ -18,18 +18,11 @@ from hotline_eval.config.registry import City, DirectoryRecords, Portal
 from hotline_eval.errors import HotlineEvalError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.portals.pages import (
-    CatalogueSelectors,
-    PortalRules,
-    check_page_drift,
-    extract_features,
-    meta_refresh_target,
-    page_fingerprint,
-    parse_directory_records,
-    parse_html_catalogue,
-    parse_open311_services,
-    portal_features_frame,
-)
+from hotline_eval.portals.catalogue import parse_directory_records, parse_html_catalogue, parse_open311_services
+from hotline_eval.portals.features import extract_features, portal_features_frame
+from hotline_eval.portals.fingerprint import check_page_drift, page_fingerprint
+from hotline_eval.portals.rules import CatalogueSelectors, PortalRules
+from hotline_eval.portals.text import meta_refresh_target
 
 FINGERPRINT_SCHEMA = {"city_id": pl.String, "url": pl.String, "fingerprint": pl.String, "feature_count": pl.Int32,
                       "fetched_at": pl.String, "sha256": pl.String}

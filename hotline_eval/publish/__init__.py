@@ -1,2 +1,2 @@
-"""Publishing: the work database and the analyst file, the report, the data dictionary and
-run-failure rows."""
+"""Publishing: the work database and the analyst file, named queries, the report, the data dictionary
+and run-failure rows."""

@@ -7,15 +7,46 @@ is one self-contained file with no script and no CDN: it opens offline in any br
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import altair as alt
+import duckdb
 import polars as pl
 import vl_convert
 
 from hotline_eval.evaluation.framework import Framework
+from hotline_eval.publish.warehouse import query
 
 PRIMARY_NAMES = {"process": "Process", "collaborative": "Collaborative", "smart": "Smart", "responsive": "Responsive"}
+
+
+@dataclass(frozen=True)
+class ReportTables:
+    """The marts the report shows."""
+
+    ranking: pl.DataFrame  # best rank first, unranked cities by score
+    primary: pl.DataFrame
+    facts: pl.DataFrame
+    explanations: pl.DataFrame
+
+
+def read_report_tables(con: duckdb.DuckDBPyConnection) -> ReportTables:
+    return ReportTables(
+        ranking=query(con, "SELECT * FROM marts.city_ranking ORDER BY rank NULLS LAST, score DESC NULLS LAST"),
+        primary=query(con, "SELECT * FROM marts.primary_scores"),
+        facts=query(con, "SELECT * FROM marts.indicator_facts"),
+        explanations=query(con, "SELECT * FROM marts.city_explanations ORDER BY city_id, kind, position"),
+    )
+
+
+def write_report(page: str, path: Path) -> None:
+    """Write the page to ``path`` through a temporary file beside it: a reader never sees half a page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _svg(chart: alt.TopLevelMixin) -> str:

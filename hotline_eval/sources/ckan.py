@@ -25,7 +25,8 @@ from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.encoding import decode_body
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources.common import Page, RawBatch, records_to_raw
+from hotline_eval.sources.pages import Page
+from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.staging.timeparse import local_month
 
 MAX_PAGES = 100_000

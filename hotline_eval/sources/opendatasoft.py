@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources.common import Page, RawBatch, records_to_raw
+from hotline_eval.sources.pages import Page
+from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.sources.socrata import month_bounds
 
 RECORDS_WINDOW = 10_000  # offset + limit may not exceed this on the records endpoint

@@ -27,8 +27,9 @@ from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources.common import ArrayPageReader, Page, RawBatch, records_to_raw
 from hotline_eval.sources.drift import top_level
+from hotline_eval.sources.pages import ArrayPageReader, Page
+from hotline_eval.sources.records import RawBatch, records_to_raw
 
 SYSTEM_ID = ":id"
 SYSTEM_UPDATED = ":updated_at"

@@ -100,3 +100,9 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
     return StagedPartition(staged=staged, mode=mode, rows_in_partition=int(after["n"]),
                            duplicate_ids=int(after["duplicates"]), created_min=after["created_min"],
                            created_max=after["created_max"])
+
+
+def partition_sha256s(con: duckdb.DuckDBPyConnection, city_id: str, month: str) -> list[str]:
+    """The archived responses the partition's staged rows came from, by sha256, sorted."""
+    return query(con, "SELECT DISTINCT sha256 FROM staging.service_requests WHERE city_id = ? "
+                      "AND partition_month = ? ORDER BY sha256", [city_id, month])["sha256"].to_list()

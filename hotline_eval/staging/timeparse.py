@@ -51,7 +51,7 @@ def parse_timestamps(values: pl.Series, timezone: str, formats: Sequence[str] = 
     a format only when the formats before it could not read it, aware formats first for values ending in
     an offset, then ``formats`` (naive, local: a source writing day-first dates names its own), then the
     usual naive ones; naive times are the city's local time, DST included (see the module docstring).
-    The same as trying every format on every value (tests/test_staging_transform.py), at one parse per
+    The same as trying every format on every value (tests/staging/test_staging_transform.py), at one parse per
     value for a column written in one format."""
     return parse_timestamp_columns(values.to_frame("value"), ["value"], timezone, formats)["value"]
 

@@ -8,8 +8,8 @@
 -- across partitions, and `close_time_quantiles` (per city: the Kaplan-Meier and naive quantiles of
 -- hours to close, hotline_eval/evaluation/survival.py over request_close_times.sql). Aggregating where the rows
 -- live keeps tens of millions of requests out of Python; the definitions follow
--- hotline_eval/evaluation/indicators.py, whose docstrings say why each filter is there
--- (tests/test_indicators_sql.py checks them).
+-- hotline_eval/evaluation/computations.py, whose docstrings say why each filter is there
+-- (tests/evaluation/test_indicators_sql.py checks them).
 --
 -- Durations are exact (microseconds), not cut to whole seconds.
 --

@@ -64,7 +64,7 @@ agencies AS (
 -- abs, sign and the fraction |p| - floor(|p|) >= 0.5 are exact in doubles. So -33.8705 (p = -33870.5)
 -- is cell -33871 and 12.3455 is 12346. Longitude cells wrap: 180 and -180 are one meridian, so cell
 -- 180*S is cell -180*S. hotline_eval/evaluation/request_parts.py and config/indicators.yaml say the same;
--- tests/test_request_parts.py checks it a hair either side of the cell edges.
+-- tests/evaluation/test_request_parts.py checks it a hair either side of the cell edges.
 located AS NOT MATERIALIZED (
     SELECT city_id, category, partition_month, in_part, created_us,
            (sign(p_lat) * (floor(abs(p_lat)) + (abs(p_lat) - floor(abs(p_lat)) >= 0.5)::INTEGER))::BIGINT

@@ -13,7 +13,9 @@ import pytest
 
 from hotline_eval.fetch.archive import make_response
 from hotline_eval.publish.warehouse import Upsert, apply_ddl, query, replace_many
-from hotline_eval.sources.common import RAW_SCHEMA, array_page, records_to_raw
+from hotline_eval.sources.common import RAW_SCHEMA
+from hotline_eval.sources.pages import array_page
+from hotline_eval.sources.records import records_to_raw
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.partition import stage_partition
 from hotline_eval.staging.service_requests import stage_requests

@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 import yaml
 
 from hotline_eval.config.registry import load_registry
+from hotline_eval.config.report_facts import DEFAULT_REPORT_FACTS, load_report_facts
+from hotline_eval.errors import ConfigError
 from hotline_eval.evaluation.capabilities import capability_matrix
 from hotline_eval.evaluation.curated import load_evidence
+from hotline_eval.evaluation.evidence import Evidence
 from hotline_eval.evaluation.framework import load_framework
-from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types, load_report_facts
-from hotline_eval.evaluation.indicators import Evidence, compute_facts
-from tests.helpers import FIXTURES
+from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types
+from hotline_eval.evaluation.indicators import compute_facts
+from tests.helpers import FIXTURES, PROJECT
 
 
 def test_curated_evidence_gives_seoul_the_reports_full_marks() -> None:
@@ -25,7 +29,7 @@ def test_curated_evidence_gives_seoul_the_reports_full_marks() -> None:
 
 def test_golden_check_fails_when_evidence_contradicts_the_report(tmp_path: Path) -> None:
     framework = load_framework()
-    edited = pl.read_csv("config/evidence.csv", infer_schema=False).with_columns(
+    edited = pl.read_csv(PROJECT / "config" / "evidence.csv", infer_schema=False).with_columns(
         pl.when((pl.col("city_id") == "seoul") & (pl.col("indicator_id") == "hotline_legislation"))
         .then(pl.lit("0")).otherwise(pl.col("value")).alias("value"))
     path = tmp_path / "evidence.csv"
@@ -37,7 +41,7 @@ def test_golden_check_fails_when_evidence_contradicts_the_report(tmp_path: Path)
 
 
 def test_golden_check_fails_when_the_framework_drops_a_secondary(tmp_path: Path) -> None:
-    text = Path("config/indicators.yaml").read_text().replace("id: platform_collaboration", "id: platforms")
+    text = (PROJECT / "config" / "indicators.yaml").read_text().replace("id: platform_collaboration", "id: platforms")
     path = tmp_path / "indicators.yaml"
     path.write_text(text)
     framework = load_framework(path)
@@ -45,13 +49,33 @@ def test_golden_check_fails_when_the_framework_drops_a_secondary(tmp_path: Path)
     assert "the framework has no 'platform_collaboration' under collaborative governance" in result.problems
 
 
-def test_hotline_types_are_recorded_with_citations(tmp_path: Path) -> None:
+def _edited_report_facts(tmp_path: Path, edit) -> Path:
+    facts = yaml.safe_load(DEFAULT_REPORT_FACTS.read_text(encoding="utf-8"))
+    edit(facts)
+    path = tmp_path / "report_facts.yaml"
+    path.write_text(yaml.safe_dump(facts, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_hotline_types_are_of_registered_cities_one_each(tmp_path: Path) -> None:
     cities = {c.id for c in load_registry().cities}
     assert check_hotline_types(load_report_facts(), cities).passed
-    facts = yaml.safe_load(Path("config/report_facts.yaml").read_text())
-    facts["hotline_types"][1]["type"] = "innovative"  # Tokyo mislabelled
-    result = check_hotline_types(facts, cities)
-    assert result.problems == ["tokyo: recorded as 'innovative', the report says 'inclusive'"]
+    path = _edited_report_facts(tmp_path, lambda f: f["hotline_types"].extend([
+        {"city_id": "atlantis", "type": "integrative", "citation": "https://example.org/a"},
+        {"city_id": "tokyo", "type": "innovative", "citation": "https://example.org/t"}]))
+    result = check_hotline_types(load_report_facts(path), cities)
+    assert result.problems == ["tokyo: 2 hotline types recorded, the report names one",
+                               "atlantis: not in the city registry"]
+
+
+def test_report_facts_without_a_citation_url_fail_at_load(tmp_path: Path) -> None:
+    def drop_citation(facts: dict) -> None:
+        facts["hotline_types"][1]["citation"] = "mediachinatopics"
+
+    with pytest.raises(ConfigError, match=r"field 'hotline_types\.1\.citation': .*not an http\(s\) URL"):
+        load_report_facts(_edited_report_facts(tmp_path, drop_citation))
+    with pytest.raises(ConfigError, match=r"field 'seoul_full_marks\.secondary'"):
+        load_report_facts(_edited_report_facts(tmp_path, lambda f: f["seoul_full_marks"].pop("secondary")))
 
 
 def test_capability_matrix_on_a_feed_without_closing_dates() -> None:

@@ -196,7 +196,8 @@ def test_records_become_text_columns_and_bad_records_are_rejected_in_order() -> 
     """Values as published: strings as they are, numbers as written, objects as JSON; a record that is
     not an object or has no id is rejected with its reason, in page order, and never staged."""
     from hotline_eval.fetch.archive import make_response
-    from hotline_eval.sources.common import Page, records_to_raw
+    from hotline_eval.sources.pages import Page
+    from hotline_eval.sources.records import records_to_raw
 
     records = [{"id": "1", "lat": 43.65, "n": 7, "open": True, "geo": {"lat": 1}},
                ["not", "an", "object"],

@@ -13,8 +13,9 @@ import pytest
 
 from hotline_eval.config.settings import load_settings
 from hotline_eval.errors import ConfigError
+from hotline_eval.evaluation.evidence import Evidence, WarehouseRequests
 from hotline_eval.evaluation.framework import load_framework
-from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
+from hotline_eval.evaluation.indicators import compute_facts
 from hotline_eval.evaluation.survival import km_quantile
 from hotline_eval.publish.warehouse import Replace, apply_ddl, query, replace_many
 
@@ -143,7 +144,7 @@ def test_memory_limit_setting_is_checked() -> None:
 
 
 def test_a_partial_directory_is_evidence_but_not_the_catalogue_size() -> None:
-    from hotline_eval.evaluation.indicators import PARTIAL_DIRECTORY, service_catalogue_size
+    from hotline_eval.evaluation.computations import PARTIAL_DIRECTORY, service_catalogue_size
 
     ev = _evidence(_requests(3, n=10))
     ev.catalog = pl.DataFrame({

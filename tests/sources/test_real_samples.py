@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from hotline_eval.fetch.archive import make_response
 from hotline_eval.sources.ckan import csv_records
-from hotline_eval.sources.common import Page, records_to_raw
 from hotline_eval.sources.open311 import STANDARD_FIELDS
+from hotline_eval.sources.pages import Page
+from hotline_eval.sources.records import records_to_raw
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.service_requests import stage_requests
-from tests.helpers import SHARED_SAMPLES
+from tests.helpers import PROJECT, SHARED_SAMPLES
 
 pytestmark = pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="../shared/real_samples/ is not present")
 
@@ -124,4 +124,4 @@ def test_chicago_and_sf_channels_map() -> None:
 
 
 def test_samples_folder_is_outside_the_project() -> None:
-    assert not (Path(__file__).resolve().parents[1] / "real_samples").exists()
+    assert not (PROJECT / "real_samples").exists()

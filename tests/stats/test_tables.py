@@ -1,4 +1,4 @@
-"""Published statistics tables (CSV, HTML, JSON; GBK and EUC-KR) and schema drift detection."""
+"""Published statistics tables (CSV, XLSX, HTML, JSON, text; GBK and EUC-KR)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pytest_httpserver import HTTPServer
 from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
 from hotline_eval.stats.tables import fetch_stats, parse_number, parse_stats, table_urls
 
 
@@ -197,7 +196,8 @@ def test_a_table_whose_rows_all_fail_the_filter_fails_the_source(server: HTTPSer
 def test_odd_spans_and_wrapped_text_rows_are_not_misread() -> None:
     from bs4 import BeautifulSoup
 
-    from hotline_eval.stats.tables import table_grid, text_grid
+    from hotline_eval.stats.html import table_grid
+    from hotline_eval.stats.text import text_grid
     table = BeautifulSoup('<table><tr><td rowspan="²">a</td><td colspan="x">b</td></tr><tr><td>c</td></tr>'
                           '<tr><td rowspan="9">d</td></tr></table>', "lxml").table
     assert table_grid(table) == [["a", "b"], ["c"], ["d"]]
@@ -244,23 +244,6 @@ def test_table_descriptions_are_checked(table: dict, message: str) -> None:
         stats_source("https://example.org", {"period_format": "%Y", **table,
                                              "metrics": [{"column": "calls", "metric": "calls_received",
                                                           "unit": "count"}]})
-
-
-def test_drift_reports_new_and_vanished_fields() -> None:
-    known = pl.DataFrame({"source_id": "s", "field_name": ["unique_key", "created_date", "complaint_type"],
-                          "first_seen_partition": "2024-09", "last_seen_partition": "2024-09"}, schema=FIELDS_SCHEMA)
-    mapping = {"request_id": "unique_key", "created_at": "created_date", "category": "complaint_type"}
-    drift = field_drift(known, "s", "2024-10", ["unique_key", "created_date", "problem_type"], mapping,
-                        had_records=True)
-    assert drift.new_fields == ["problem_type"] and drift.missing_mapped == ["complaint_type"]
-    rows = {r["field_name"]: r for r in drift.fields.iter_rows(named=True)}
-    assert rows["complaint_type"]["last_seen_partition"] == "2024-09"
-    assert rows["problem_type"]["first_seen_partition"] == "2024-10"
-    quiet = field_drift(drift.fields, "s", "2024-11", ["unique_key", "created_date", "complaint_type",
-                                                       "problem_type"], mapping, had_records=True)
-    assert quiet.new_fields == [] and quiet.missing_mapped == []
-    empty_month = field_drift(drift.fields, "s", "2024-12", [], mapping, had_records=False)
-    assert empty_month.missing_mapped == []
 
 
 def _workbook(sheet: str, rows: list[list]) -> bytes:

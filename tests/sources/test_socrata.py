@@ -86,7 +86,8 @@ def test_empty_month_is_an_empty_batch(server: HTTPServer, client: HttpClient) -
 def _both_ways(body: bytes, content_type: str = "application/json;charset=utf-8"):
     """records_to_raw over the page read as columns (as the connector reads it) and decoded record by record."""
     from hotline_eval.fetch.archive import make_response
-    from hotline_eval.sources.common import Page, array_page, records_to_raw
+    from hotline_eval.sources.pages import Page, array_page
+    from hotline_eval.sources.records import records_to_raw
     from tests.helpers import NYC_FIELDS
 
     response = make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json", {"$offset": 0}, 200,
@@ -161,7 +162,7 @@ def _late(records: list[dict], at: int, **fields: str) -> list[dict]:
 def _read_in_turn(bodies: list[bytes]):
     """Pages read one after another as socrata.fetch_pages reads them, each with the schema learned so far."""
     from hotline_eval.fetch.archive import make_response
-    from hotline_eval.sources.common import ArrayPageReader
+    from hotline_eval.sources.pages import ArrayPageReader
     reader = ArrayPageReader()
     return [reader.read(number, make_response("GET", "https://data.cityofnewyork.us/resource/erm2-nwe9.json",
                                               {"$offset": number}, 200, {"Content-Type": "application/json"},
@@ -180,7 +181,7 @@ def _same_frame(page) -> None:
 
 
 def test_pages_with_rare_fields_are_read_with_the_fields_of_earlier_pages() -> None:
-    from hotline_eval.sources.common import ALL_RECORDS, FIRST_RECORDS, GIVEN_SCHEMA
+    from hotline_eval.sources.pages import ALL_RECORDS, FIRST_RECORDS, GIVEN_SCHEMA
     location = {"location": {"type": "Point", "coordinates": [-73.9442, 40.6782]}}
     bodies = [
         _compact(_records(20, **location)),  # a feed whose first page is uniform
@@ -201,7 +202,7 @@ def test_a_page_read_with_learned_fields_loses_no_field(case: str) -> None:
     inferring its fields, and the frame holds every field and value the page has."""
     import json
 
-    from hotline_eval.sources.common import GIVEN_SCHEMA
+    from hotline_eval.sources.pages import GIVEN_SCHEMA
     location = {"location": {"type": "Point", "coordinates": [-73.9442, 40.6782]}}
     text = {"resolution_description": "Closed, see the report"}
     first = _compact(_late(_records(300, **location, **text), 250, bridge_highway_name="BQE"))
@@ -249,7 +250,7 @@ def _fetch_and_decode(server: HTTPServer, client: HttpClient, pages: list[list[d
                       declared: list[str] | None = None, select: str = "all"):
     """A fetch of pages of 200 records (with ``declared``: served with X-SODA2 headers), and the same
     pages' records decoded one by one."""
-    from hotline_eval.sources.common import records_to_raw
+    from hotline_eval.sources.records import records_to_raw
     from tests.helpers import NYC_FIELDS
     source = nyc_source(server.url_for("/").rstrip("/"), page_size=200, select=select)
     serve_socrata_pages(server, source, "2024-03", pages, declared=declared)
@@ -267,7 +268,7 @@ NYC_DECLARED = [":id", ":updated_at", "unique_key", "created_date", "closed_date
 
 def test_pages_that_declare_their_fields_are_read_for_the_mapped_fields_only(server: HTTPServer,
                                                                             client: HttpClient) -> None:
-    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    from hotline_eval.sources.pages import WANTED_OF_DECLARED
     location = {"type": "Point", "coordinates": [-73.9442, 40.6782]}
     pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000", location=location,
                          **({"closed": "2024-03-29T08:00:00.000"} if i % 3 else {}),
@@ -302,7 +303,7 @@ def test_a_declared_mapped_field_no_record_carries_stays_unseen(server: HTTPServ
 @pytest.mark.parametrize("case", ["object_value", "boolean_value", "mapped_not_declared", "no_records"])
 def test_a_declared_page_gives_the_rows_decoding_it_gives(server: HTTPServer, client: HttpClient,
                                                           case: str) -> None:
-    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    from hotline_eval.sources.pages import WANTED_OF_DECLARED
     records = [nyc_record(i, "2024-03-02T08:00:00.000", resolution_description="ok") for i in range(30)]
     declared = list(NYC_DECLARED)
     if case == "object_value":  # a mapped field holding an object: polars refuses it as text
@@ -434,7 +435,7 @@ NYC_MAPPED_SELECT = ("unique_key, created_date, closed_date, resolution_action_u
 
 def test_a_mapped_source_asks_for_the_mapped_fields_and_sees_the_others_in_the_metadata(
         server: HTTPServer, client: HttpClient) -> None:
-    from hotline_eval.sources.common import WANTED_OF_DECLARED
+    from hotline_eval.sources.pages import WANTED_OF_DECLARED
     from tests.helpers import NYC_COLUMNS
     location = {"type": "Point", "coordinates": [-73.9442, 40.6782]}
     pages = [[nyc_record(p * 200 + i, f"2024-03-{1 + i % 28:02d}T08:00:00.000", location=location,

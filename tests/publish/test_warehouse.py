@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
+from tests.helpers import PROJECT
 
-PROJECT = Path(__file__).resolve().parents[1]
 # scripts/test.sh installs a DuckDB 1.4 client here from tools/duckdb14/uv.lock, as analysts' tools (DBeaver's
 # driver, older CLIs) have
 DUCKDB_1X_PYTHON = PROJECT / ".venv-duckdb14" / "bin" / "python"

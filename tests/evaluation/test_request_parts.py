@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 
 from hotline_eval.evaluation import request_parts
+from hotline_eval.evaluation.evidence import Evidence, WarehouseRequests
 from hotline_eval.evaluation.framework import load_framework
-from hotline_eval.evaluation.indicators import Evidence, WarehouseRequests, compute_facts
+from hotline_eval.evaluation.indicators import compute_facts
 from hotline_eval.evaluation.request_parts import PARTS_TABLE, compute_all_parts, refresh_request_parts
 from hotline_eval.publish.warehouse import Replace, apply_ddl, query, replace_many
 

@@ -1,0 +1,127 @@
+"""The scored ranking: from marts.indicator_facts to marts.city_ranking and the tables beside it (the
+primary and secondary scores, the explanations, the rank sensitivity), and the checks they must pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from hotline_eval.evaluation.explain import explanations
+from hotline_eval.evaluation.framework import Framework
+from hotline_eval.evaluation.routes import FACT_SCHEMA
+from hotline_eval.evaluation.scoring import Scored, score
+from hotline_eval.publish.sql_files import run_query
+from hotline_eval.publish.warehouse import Replace, Write, query
+
+
+@dataclass(frozen=True)
+class RankingInputs:
+    facts: pl.DataFrame  # marts.indicator_facts without its run id
+    cities: pl.DataFrame  # city_id, name_en of every registered city
+    evidence_dates: pl.DataFrame  # city_id, evidence_date: a city may have several (sql/queries/evidence_dates.sql)
+
+
+def read_ranking_inputs(con: duckdb.DuckDBPyConnection) -> RankingInputs:
+    return RankingInputs(
+        facts=query(con, "SELECT * EXCLUDE (run_id) FROM marts.indicator_facts").cast(FACT_SCHEMA),
+        cities=query(con, "SELECT city_id, name_en FROM staging.cities ORDER BY city_id"),
+        evidence_dates=run_query(con, "evidence_dates"),
+    )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    ranking: pl.DataFrame  # marts.city_ranking
+    scored: Scored
+    explained: pl.DataFrame  # marts.city_explanations, without the run id
+    data_mode: str  # "demo" when any value rests on synthetic data, else "live"
+
+    @property
+    def ranked(self) -> pl.DataFrame:
+        return self.ranking.filter(pl.col("rank").is_not_null())
+
+    @property
+    def companions(self) -> dict[str, pl.DataFrame]:
+        """The tables beside the ranking, by their name in marts."""
+        return {"primary_scores": self.scored.primary, "secondary_scores": self.scored.secondary,
+                "city_explanations": self.explained, "rank_sensitivity": self.scored.sensitivity}
+
+    def writes(self, run_id: str) -> list[Write]:
+        with_run = pl.lit(run_id).alias("run_id")
+        return [Replace("marts.city_ranking", self.ranking),
+                *(Replace(f"marts.{name}", frame.with_columns(with_run)) for name, frame in self.companions.items())]
+
+
+def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_threshold: float, run_id: str,
+                draws: int, seed: int) -> Ranking:
+    """Score and rank every registered city, with its curated share (of the points it scores), the date of
+    its latest evidence, whether it rests on synthetic data, and its strongest and weakest indicators."""
+    facts, city_rows = inputs.facts, inputs.cities
+    scored = score(facts, framework, city_rows.select("city_id"), coverage_threshold=coverage_threshold,
+                   run_id=run_id, draws=draws, seed=seed)
+    kinds = facts.select("city_id", "indicator_id", "evidence_kind", "is_synthetic")
+    shares = scored.contributions.join(kinds, on=["city_id", "indicator_id"]).group_by("city_id").agg(
+        (pl.when(pl.col("evidence_kind") == "curated").then(pl.col("contribution")).otherwise(0.0).sum()
+         / pl.col("contribution").sum()).alias("curated_share"))
+    synthetic = facts.filter(pl.col("raw_value").is_not_null()).group_by("city_id").agg(
+        pl.col("is_synthetic").any())
+    any_synthetic = bool(synthetic["is_synthetic"].any()) if synthetic.height else False
+    ranking = (
+        city_rows.rename({"name_en": "city_name"})
+        .join(scored.ranking, on="city_id", how="left")
+        .join(shares, on="city_id", how="left")
+        .join(inputs.evidence_dates.group_by("city_id").agg(pl.col("evidence_date").max()), on="city_id",
+              how="left")
+        .join(synthetic, on="city_id", how="left")
+        .with_columns(pl.col("is_synthetic").fill_null(False),
+                      pl.col("curated_share").fill_nan(None),
+                      pl.lit("demo" if any_synthetic else "live").alias("data_mode"))
+        .sort("rank", "city_id", nulls_last=True)
+    )
+    scored_cities = ranking.filter(pl.col("score").is_not_null())["city_id"].to_list()
+    explained = explanations(scored.contributions, scored.facts, framework, scored_cities)
+    return Ranking(ranking, scored, explained, "demo" if any_synthetic else "live")
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check of a marts table (``table`` without its schema)."""
+
+    table: str
+    name: str
+    passed: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def ranking_checks(result: Ranking, framework: Framework, registered: list[str]) -> list[Check]:
+    """The ranking's checks: a row per registered city, scores in range, ranks 1..N with ties sharing the
+    best, each rank inside its interval; the companion tables' sizes and ranges."""
+    ranking, ranked, scored = result.ranking, result.ranked, result.scored
+    ranks = sorted(ranked["rank"].to_list())
+    expected_ranks = [1 + sum(1 for other in ranks if other < r) for r in ranks]
+    score_values = ranking["score"].drop_nulls()
+    checks = [
+        Check("city_ranking", "one_row_per_city", sorted(ranking["city_id"].to_list()) == sorted(registered)),
+        Check("city_ranking", "scores_in_range",
+              bool(score_values.is_empty() or (score_values.min() >= 0 and score_values.max() <= 100))),
+        Check("city_ranking", "ranks_are_1_to_n", ranks == expected_ranks, {"ranked": len(ranks)}),
+    ]
+    for key, frame, parts in (("primary_scores", scored.primary, len(framework.primary)),
+                              ("secondary_scores", scored.secondary, sum(len(p.secondary) for p in framework.primary))):
+        bad = frame.filter(~pl.col("score").is_between(0, 100) | ~pl.col("coverage").is_between(0, 1)).height
+        checks.append(Check(key, "scores_and_coverage_in_range", bad == 0 and frame.height == ranking.height * parts,
+                            {"out_of_range": bad, "rows": frame.height}))
+    scored_cities = ranking.filter(pl.col("score").is_not_null())["city_id"].to_list()
+    unexplained = set(scored_cities) - set(result.explained["city_id"].to_list())
+    outside = ranked.filter((pl.col("rank_p05") > pl.col("rank")) | (pl.col("rank_p95") < pl.col("rank")))
+    return [*checks,
+            Check("city_explanations", "every_scored_city_explained", not unexplained,
+                  {"unexplained": ", ".join(sorted(unexplained))}),
+            Check("rank_sensitivity", "one_row_per_ranked_city_and_indicator",
+                  scored.sensitivity.height == ranked.height * len(framework.tertiary()),
+                  {"rows": scored.sensitivity.height}),
+            Check("city_ranking", "rank_interval_contains_rank", outside.is_empty(),
+                  {"outside": ", ".join(outside["city_id"].to_list()) or "none"})]
