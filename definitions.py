@@ -1,5 +1,7 @@
-"""The hotline_eval code location: one Definitions object for `dagster dev` (workspace.yaml) and
-`dagster asset materialize -m definitions`."""
+"""The hotline_eval code location, for `dagster dev` (workspace.yaml) and `dagster asset materialize -m
+definitions`. Importing this module reads nothing: Dagster calls `defs` (lazy `@dg.definitions`) when it
+loads the code location, which reads the settings from the environment and builds everything from them
+with `build_definitions`; a bad configuration file fails the load with a clear message."""
 
 from __future__ import annotations
 
@@ -8,16 +10,20 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.config import SETTINGS
-from assets.hotline_stats import hotline_stats
-from assets.marts import indicator_facts, scores
-from assets.portals import portal_features, service_catalog
+import assets.config
+import assets.requests
+from assets.config import ProjectConfig
+from assets.hotline_stats import hotline_stats_asset
+from assets.marts import mart_assets
+from assets.partitions import city_month_partitions
+from assets.portals import portal_assets
 from assets.publish import analyst_warehouse
-from assets.reference import cities, curated_evidence, value_mappings
+from assets.reference import reference_assets
 from assets.report import ranking_report
-from assets.requests import raw_service_request_records, staging_service_requests
-from assets.resources import HttpResource, SourceCredentials
-from sensors import JOBS, SCHEDULES, SENSORS
+from assets.requests import request_assets
+from assets.resources import ProjectSettings, SourceCredentials, http_resource
+from hotline_eval.config.settings import Settings, load_settings
+from sensors import automation
 
 
 def _credentials() -> SourceCredentials:
@@ -26,20 +32,34 @@ def _credentials() -> SourceCredentials:
     return SourceCredentials(socrata_app_token=token)
 
 
-SETTINGS.work_db.parent.mkdir(parents=True, exist_ok=True)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every asset, check, job, schedule, sensor and resource, built from `settings` and the registry and
+    evaluation window they name."""
+    config = ProjectConfig.load(settings)
+    registry, evaluation = config.registry, config.evaluation
+    partitions = city_month_partitions(registry, evaluation)
+    # transitional: sensors/freshness.py reads these as module names
+    assets.config.REGISTRY.bind(registry)
+    assets.requests.CITY_MONTHS.bind(partitions)
+    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    auto = automation(partitions)
+    return dg.Definitions(
+        assets=[*reference_assets(registry), *request_assets(registry, evaluation, partitions),
+                hotline_stats_asset(registry), *portal_assets(registry), *mart_assets(registry, evaluation),
+                analyst_warehouse, ranking_report],
+        jobs=auto.jobs,
+        schedules=auto.schedules,
+        sensors=auto.sensors,
+        resources={
+            "settings": ProjectSettings.from_settings(settings),
+            "http": http_resource(settings),
+            "credentials": _credentials(),
+            "warehouse_db": DuckDBResource(database=str(settings.work_db),
+                                           connection_config={"memory_limit": settings.duckdb_memory_limit}),
+        },
+    )
 
-defs = dg.Definitions(
-    assets=[cities, value_mappings, curated_evidence, raw_service_request_records, staging_service_requests,
-            hotline_stats, portal_features, service_catalog, indicator_facts, scores, analyst_warehouse,
-            ranking_report],
-    jobs=JOBS,
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={
-        "http": HttpResource(mode=SETTINGS.mode, archive_dir=str(SETTINGS.archive_dir),
-                             replay_dir=str(SETTINGS.replay_dir)),
-        "credentials": _credentials(),
-        "warehouse_db": DuckDBResource(database=str(SETTINGS.work_db),
-                                       connection_config={"memory_limit": SETTINGS.duckdb_memory_limit}),
-    },
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

@@ -4,12 +4,13 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from assets.config import EVALUATION, REGISTRY
-from assets.hotline_stats import hotline_stats
-from assets.portals import portal_features, service_catalog
-from assets.reference import cities, curated_evidence
-from assets.requests import staging_service_requests
+from assets.hotline_stats import STATS
+from assets.portals import CATALOG, FEATURES
+from assets.reference import CITIES, EVIDENCE
+from assets.requests import STAGED
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.config.evaluation import Evaluation
+from hotline_eval.config.registry import Registry
 from hotline_eval.evaluation.evidence import Evidence
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import facts_run
@@ -20,48 +21,6 @@ from hotline_eval.publish.warehouse import replace_many
 
 FACTS = dg.AssetKey(["marts", "indicator_facts"])
 RANKING = dg.AssetKey(["marts", "city_ranking"])
-
-
-@dg.asset(
-    key=FACTS, group_name="marts", kinds={"polars", "duckdb"},
-    deps=[staging_service_requests, hotline_stats, cities, curated_evidence, portal_features, service_catalog],
-    pool=WAREHOUSE_POOL,
-    check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=FACTS,
-                                   description="Each city has each of the tertiary indicators, as a value or "
-                                               "marked missing with a reason.")],
-    description="One row per city, tertiary indicator and evaluation period: the value, its normalized score, "
-                "coverage and the evidence (table, keys, archive sha256s) it rests on; and the capability matrix "
-                "(marts.city_capabilities) saying what each city's data can support.",
-)
-def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
-    framework = load_framework()
-    with warehouse(warehouse_db) as con:
-        # the additive parts of partitions staged since the last run; the rest are kept
-        parts = refresh_request_parts(con)
-        # aggregated inside DuckDB: the request rows never load into Python
-        ev = Evidence.from_warehouse(con, str(EVALUATION.evaluation_year), REGISTRY, parts=PARTS_TABLE)
-        result = facts_run(ev, framework, REGISTRY, coverage_threshold=EVALUATION.coverage_threshold,
-                           run_id=context.run.run_id)
-        replace_many(con, result.writes())
-        flags = run_query(con, "quality_flag_counts")
-    summary = result.summary()
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": result.facts.height,
-        "with_value": summary["with_value"],
-        "request_partitions": parts.partitions,
-        "request_partitions_recomputed": parts.recomputed,
-        "request_partitions_changed": parts.changed,
-        "missing": summary["missing"],
-        "by_evidence_kind": dg.MetadataValue.json(summary["by_evidence_kind"]),
-        "excluded_from_close_times": dg.MetadataValue.json(
-            {r["flag"]: r["n"] for r in flags.iter_rows(named=True) if r["flag"] in EXCLUDED_FLAGS}),
-        "capabilities": dg.MetadataValue.json(summary["capabilities"]),
-        "top_missing_reasons": dg.MetadataValue.json(summary["top_missing_reasons"]),
-    })
-    yield dg.AssetCheckResult(check_name="every_indicator_for_every_city",
-                              passed=result.facts.height == result.expected and result.missing_without_reason == 0,
-                              metadata={"rows": result.facts.height, "expected": result.expected,
-                                        "missing_without_reason": result.missing_without_reason})
 
 
 SCORE_SPECS = [
@@ -78,50 +37,98 @@ SCORE_SPECS = [
                  description="Leave-one-indicator-out ranks: which indicators move each city's rank most."),
 ]
 
+SCORE_CHECKS = [
+    dg.AssetCheckSpec("one_row_per_city", asset=RANKING, description="Every registered city has exactly one row."),
+    dg.AssetCheckSpec("scores_in_range", asset=RANKING, description="Scores are within [0, 100]."),
+    dg.AssetCheckSpec("ranks_are_1_to_n", asset=RANKING,
+                      description="Ranks of ranked cities form 1..N, ties sharing the best rank."),
+    dg.AssetCheckSpec("rank_interval_contains_rank", asset=RANKING,
+                      description="rank_p05 <= rank <= rank_p95 for every ranked city."),
+    dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "primary_scores"],
+                      description="Scores within [0, 100], coverage within [0, 1]; a row per city and primary "
+                                  "indicator."),
+    dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "secondary_scores"],
+                      description="Scores within [0, 100], coverage within [0, 1]; a row per city and secondary "
+                                  "indicator."),
+    dg.AssetCheckSpec("every_scored_city_explained", asset=["marts", "city_explanations"],
+                      description="Every city with a score has its strongest and weakest indicators."),
+    dg.AssetCheckSpec("one_row_per_ranked_city_and_indicator", asset=["marts", "rank_sensitivity"],
+                      description="Each ranked city has a leave-one-out rank for every tertiary indicator."),
+]
 
-@dg.multi_asset(
-    specs=SCORE_SPECS, pool=WAREHOUSE_POOL,
-    check_specs=[
-        dg.AssetCheckSpec("one_row_per_city", asset=RANKING, description="Every registered city has exactly one row."),
-        dg.AssetCheckSpec("scores_in_range", asset=RANKING, description="Scores are within [0, 100]."),
-        dg.AssetCheckSpec("ranks_are_1_to_n", asset=RANKING,
-                          description="Ranks of ranked cities form 1..N, ties sharing the best rank."),
-        dg.AssetCheckSpec("rank_interval_contains_rank", asset=RANKING,
-                          description="rank_p05 <= rank <= rank_p95 for every ranked city."),
-        dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "primary_scores"],
-                          description="Scores within [0, 100], coverage within [0, 1]; a row per city and primary "
-                                      "indicator."),
-        dg.AssetCheckSpec("scores_and_coverage_in_range", asset=["marts", "secondary_scores"],
-                          description="Scores within [0, 100], coverage within [0, 1]; a row per city and secondary "
-                                      "indicator."),
-        dg.AssetCheckSpec("every_scored_city_explained", asset=["marts", "city_explanations"],
-                          description="Every city with a score has its strongest and weakest indicators."),
-        dg.AssetCheckSpec("one_row_per_ranked_city_and_indicator", asset=["marts", "rank_sensitivity"],
-                          description="Each ranked city has a leave-one-out rank for every tertiary indicator."),
-    ],
-)
-def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
-    framework = load_framework()
-    run_id = context.run.run_id
-    with warehouse(warehouse_db) as con:
-        result = rank_cities(read_ranking_inputs(con), framework, coverage_threshold=EVALUATION.coverage_threshold,
-                             run_id=run_id, draws=EVALUATION.monte_carlo_draws, seed=EVALUATION.monte_carlo_seed)
-        replace_many(con, result.writes(run_id))
-    ranking = result.ranking
-    yield dg.MaterializeResult(asset_key=RANKING, metadata={
-        "dagster/row_count": ranking.height,
-        "ranked": result.ranked.height,
-        "below_coverage_threshold": ranking.filter(pl.col("below_coverage_threshold")).height,
-        "data_mode": result.data_mode,
-        "monte_carlo_draws": EVALUATION.monte_carlo_draws,
-        "top": dg.MetadataValue.md(_markdown(result.ranked.head(10))),
-        "dagster/column_lineage": _column_lineage(),
-    })
-    for key, frame in result.companions.items():
-        yield dg.MaterializeResult(asset_key=["marts", key], metadata={"dagster/row_count": frame.height})
-    for check in ranking_checks(result, framework, [c.id for c in REGISTRY.cities]):
-        yield dg.AssetCheckResult(asset_key=["marts", check.table], check_name=check.name, passed=check.passed,
-                                  metadata=check.metadata)
+
+def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDefinition]:
+    """marts/indicator_facts and the scored ranking (marts/city_ranking and its companions)."""
+
+    @dg.asset(
+        key=FACTS, group_name="marts", kinds={"polars", "duckdb"},
+        deps=[STAGED, STATS, CITIES, EVIDENCE, FEATURES, CATALOG],
+        pool=WAREHOUSE_POOL,
+        check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=FACTS,
+                                       description="Each city has each of the tertiary indicators, as a value or "
+                                                   "marked missing with a reason.")],
+        description="One row per city, tertiary indicator and evaluation period: the value, its normalized score, "
+                    "coverage and the evidence (table, keys, archive sha256s) it rests on; and the capability matrix "
+                    "(marts.city_capabilities) saying what each city's data can support.",
+    )
+    def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
+        framework = load_framework()
+        with warehouse(warehouse_db) as con:
+            # the additive parts of partitions staged since the last run; the rest are kept
+            parts = refresh_request_parts(con)
+            # aggregated inside DuckDB: the request rows never load into Python
+            ev = Evidence.from_warehouse(con, str(evaluation.evaluation_year), registry, parts=PARTS_TABLE)
+            result = facts_run(ev, framework, registry, coverage_threshold=evaluation.coverage_threshold,
+                               run_id=context.run.run_id)
+            replace_many(con, result.writes())
+            flags = run_query(con, "quality_flag_counts")
+        summary = result.summary()
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": result.facts.height,
+            "with_value": summary["with_value"],
+            "request_partitions": parts.partitions,
+            "request_partitions_recomputed": parts.recomputed,
+            "request_partitions_changed": parts.changed,
+            "missing": summary["missing"],
+            "by_evidence_kind": dg.MetadataValue.json(summary["by_evidence_kind"]),
+            "excluded_from_close_times": dg.MetadataValue.json(
+                {r["flag"]: r["n"] for r in flags.iter_rows(named=True) if r["flag"] in EXCLUDED_FLAGS}),
+            "capabilities": dg.MetadataValue.json(summary["capabilities"]),
+            "top_missing_reasons": dg.MetadataValue.json(summary["top_missing_reasons"]),
+        })
+        yield dg.AssetCheckResult(check_name="every_indicator_for_every_city",
+                                  passed=result.facts.height == result.expected and result.missing_without_reason == 0,
+                                  metadata={"rows": result.facts.height, "expected": result.expected,
+                                            "missing_without_reason": result.missing_without_reason})
+
+    @dg.multi_asset(
+        specs=SCORE_SPECS, pool=WAREHOUSE_POOL,
+        check_specs=SCORE_CHECKS,
+    )
+    def scores(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
+        framework = load_framework()
+        run_id = context.run.run_id
+        with warehouse(warehouse_db) as con:
+            result = rank_cities(read_ranking_inputs(con), framework, coverage_threshold=evaluation.coverage_threshold,
+                                 run_id=run_id, draws=evaluation.monte_carlo_draws, seed=evaluation.monte_carlo_seed)
+            replace_many(con, result.writes(run_id))
+        ranking = result.ranking
+        yield dg.MaterializeResult(asset_key=RANKING, metadata={
+            "dagster/row_count": ranking.height,
+            "ranked": result.ranked.height,
+            "below_coverage_threshold": ranking.filter(pl.col("below_coverage_threshold")).height,
+            "data_mode": result.data_mode,
+            "monte_carlo_draws": evaluation.monte_carlo_draws,
+            "top": dg.MetadataValue.md(_markdown(result.ranked.head(10))),
+            "dagster/column_lineage": _column_lineage(),
+        })
+        for key, frame in result.companions.items():
+            yield dg.MaterializeResult(asset_key=["marts", key], metadata={"dagster/row_count": frame.height})
+        for check in ranking_checks(result, framework, [c.id for c in registry.cities]):
+            yield dg.AssetCheckResult(asset_key=["marts", check.table], check_name=check.name, passed=check.passed,
+                                      metadata=check.metadata)
+
+    return [indicator_facts, scores]
 
 
 def _column_lineage() -> dg.TableColumnLineage:

@@ -5,9 +5,9 @@ from functools import partial
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.config import REGISTRY
 from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
+from hotline_eval.config.registry import Registry
 from hotline_eval.portals.refresh import (
     catalog_summary,
     evidence_coverage,
@@ -22,62 +22,70 @@ FEATURES = dg.AssetKey(["staging", "portal_features"])
 CATALOG = dg.AssetKey(["staging", "service_catalog"])
 RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
-
-@dg.asset(
-    key=FEATURES, group_name="portals", kinds={"beautifulsoup", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
-    check_specs=[
-        dg.AssetCheckSpec("no_page_drift", asset=FEATURES, blocking=True,
-                          description="Fails when a page that yielded features before yields none, or its structure "
-                                      "changed beyond the threshold; the city's last good evidence is kept."),
-        dg.AssetCheckSpec("every_city_has_evidence", asset=FEATURES,
-                          description="Every registered city has portal evidence (now or from an earlier run)."),
-    ],
-    description="Channels, hours, languages, FAQ size, tracking, accessibility and integration read from each "
-                "city's official hotline pages (config/cities.yaml portals, config/portal_rules.yaml).",
-)
-def portal_features(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
-    rules = load_portal_rules()
-    with warehouse(warehouse_db) as con:
-        previous = previous_fingerprints(con)
-    refresh = refresh_portal_features(REGISTRY.cities, http.client, rules, previous,
-                                      archive_dir=http.source_dir,
-                                      log_row=partial(fetch_log_row, run_id=context.run.run_id))
-    with warehouse(warehouse_db) as con:
-        replace_many(con, refresh.writes)
-        coverage = evidence_coverage(con)
-    for reason in refresh.failed.values():
-        context.log.warning(f"page not read: {reason}")  # the reason names the URL
-    for reason in refresh.drifted.values():
-        context.log.error(f"page drift: {reason}")
-    missing = coverage.missing(c.id for c in REGISTRY.cities)
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": coverage.rows,
-        "cities_with_evidence": len(coverage.cities),
-        "pages_failed": dg.MetadataValue.json(refresh.failed),
-        "pages_drifted": dg.MetadataValue.json(refresh.drifted),
-    })
-    yield dg.AssetCheckResult(check_name="no_page_drift", passed=not refresh.drifted,
-                              metadata={"drifted": dg.MetadataValue.json(refresh.drifted)})
-    yield dg.AssetCheckResult(check_name="every_city_has_evidence", passed=not missing,
-                              severity=dg.AssetCheckSeverity.WARN, metadata={"missing": ", ".join(missing) or "none"})
+FEATURE_CHECKS = [
+    dg.AssetCheckSpec("no_page_drift", asset=FEATURES, blocking=True,
+                      description="Fails when a page that yielded features before yields none, or its structure "
+                                  "changed beyond the threshold; the city's last good evidence is kept."),
+    dg.AssetCheckSpec("every_city_has_evidence", asset=FEATURES,
+                      description="Every registered city has portal evidence (now or from an earlier run)."),
+]
 
 
-@dg.asset(
-    key=CATALOG, group_name="portals", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
-    check_specs=[dg.AssetCheckSpec("codes_unique_per_city", asset=CATALOG,
-                                   description="No service code appears twice in one city's directory.")],
-    description="Services of each hotline's published directory (portals of kind `services`): data records with "
-                "the fields the registry names, Open311 GeoReport v2 services.json/.xml, or an HTML catalogue "
-                "read with the site's selectors.",
-)
-def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
-    refresh = refresh_service_catalog(REGISTRY.cities, http.client, load_portal_rules())
-    for url, reason in refresh.failed.items():
-        context.log.warning(f"{url}: {reason}")
-    with warehouse(warehouse_db) as con:
-        replace_many(con, refresh.writes)
-        summary = catalog_summary(con)
-    yield dg.MaterializeResult(metadata={"dagster/row_count": summary.rows, "cities": summary.cities,
-                                         "directories": dg.MetadataValue.json(refresh.status)})
-    yield dg.AssetCheckResult(check_name="codes_unique_per_city", passed=summary.duplicates == 0,
-                              metadata={"duplicates": summary.duplicates})
+def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
+    """staging/portal_features and staging/service_catalog over this registry's cities."""
+
+    @dg.asset(
+        key=FEATURES, group_name="portals", kinds={"beautifulsoup", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
+        check_specs=FEATURE_CHECKS,
+        description="Channels, hours, languages, FAQ size, tracking, accessibility and integration read from each "
+                    "city's official hotline pages (config/cities.yaml portals, config/portal_rules.yaml).",
+    )
+    def portal_features(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
+        rules = load_portal_rules()
+        with warehouse(warehouse_db) as con:
+            previous = previous_fingerprints(con)
+        refresh = refresh_portal_features(registry.cities, http.client, rules, previous,
+                                          archive_dir=http.source_dir,
+                                          log_row=partial(fetch_log_row, run_id=context.run.run_id))
+        with warehouse(warehouse_db) as con:
+            replace_many(con, refresh.writes)
+            coverage = evidence_coverage(con)
+        for reason in refresh.failed.values():
+            context.log.warning(f"page not read: {reason}")  # the reason names the URL
+        for reason in refresh.drifted.values():
+            context.log.error(f"page drift: {reason}")
+        missing = coverage.missing(c.id for c in registry.cities)
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": coverage.rows,
+            "cities_with_evidence": len(coverage.cities),
+            "pages_failed": dg.MetadataValue.json(refresh.failed),
+            "pages_drifted": dg.MetadataValue.json(refresh.drifted),
+        })
+        yield dg.AssetCheckResult(check_name="no_page_drift", passed=not refresh.drifted,
+                                  metadata={"drifted": dg.MetadataValue.json(refresh.drifted)})
+        yield dg.AssetCheckResult(check_name="every_city_has_evidence", passed=not missing,
+                                  severity=dg.AssetCheckSeverity.WARN,
+                                  metadata={"missing": ", ".join(missing) or "none"})
+
+
+    @dg.asset(
+        key=CATALOG, group_name="portals", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
+        check_specs=[dg.AssetCheckSpec("codes_unique_per_city", asset=CATALOG,
+                                       description="No service code appears twice in one city's directory.")],
+        description="Services of each hotline's published directory (portals of kind `services`): data records with "
+                    "the fields the registry names, Open311 GeoReport v2 services.json/.xml, or an HTML catalogue "
+                    "read with the site's selectors.",
+    )
+    def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
+        refresh = refresh_service_catalog(registry.cities, http.client, load_portal_rules())
+        for url, reason in refresh.failed.items():
+            context.log.warning(f"{url}: {reason}")
+        with warehouse(warehouse_db) as con:
+            replace_many(con, refresh.writes)
+            summary = catalog_summary(con)
+        yield dg.MaterializeResult(metadata={"dagster/row_count": summary.rows, "cities": summary.cities,
+                                             "directories": dg.MetadataValue.json(refresh.status)})
+        yield dg.AssetCheckResult(check_name="codes_unique_per_city", passed=summary.duplicates == 0,
+                                  metadata={"duplicates": summary.duplicates})
+
+    return [portal_features, service_catalog]

@@ -1,11 +1,12 @@
-"""Configuration as assets: the city registry and the value mappings, so they show in lineage."""
+"""Configuration as assets: the city registry and the value mappings, so they show in lineage. The assets
+that read the registry are built by `reference_assets` from the registry the definitions factory loaded."""
 
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.config import REGISTRY
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from hotline_eval.config.registry import Registry
 from hotline_eval.config.report_facts import load_report_facts
 from hotline_eval.evaluation.curated import load_evidence
 from hotline_eval.evaluation.framework import load_framework
@@ -15,25 +16,9 @@ from hotline_eval.publish.sql_files import run_query
 from hotline_eval.publish.warehouse import replace_rows
 from hotline_eval.staging.mappings import load_mappings
 
-
-@dg.asset(key_prefix=["staging"], name="cities", group_name="reference", kinds={"yaml", "duckdb"},
-          pool=WAREHOUSE_POOL,
-          check_specs=[dg.AssetCheckSpec("one_row_per_registered_city", asset=["staging", "cities"],
-                                         description="As many unique rows as the registry has cities.")],
-          description="The evaluated cities from config/cities.yaml (schema-checked at load).")
-def cities(warehouse_db: DuckDBResource):
-    frame = cities_frame(REGISTRY)
-    with warehouse(warehouse_db) as con:
-        replace_rows(con, "staging.cities", frame)
-        stored = run_query(con, "city_counts").row(0)
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": frame.height,
-        "by_data_level": dg.MetadataValue.json(
-            dict(frame.group_by("data_level").len().sort("data_level").iter_rows())),
-    })
-    yield dg.AssetCheckResult(check_name="one_row_per_registered_city",
-                              passed=stored == (len(REGISTRY.cities), len(REGISTRY.cities)),
-                              metadata={"rows": stored[0], "registered": len(REGISTRY.cities)})
+CITIES = dg.AssetKey(["staging", "cities"])
+MAPPINGS = dg.AssetKey(["staging", "value_mappings"])
+EVIDENCE = dg.AssetKey(["staging", "curated_evidence"])
 
 
 @dg.asset(key_prefix=["staging"], name="value_mappings", group_name="reference", kinds={"csv", "duckdb"},
@@ -54,34 +39,58 @@ def value_mappings(warehouse_db: DuckDBResource):
                               metadata={"mappings": ", ".join(sorted(present))})
 
 
-@dg.asset(key_prefix=["staging"], name="curated_evidence", group_name="reference", kinds={"csv", "duckdb"},
-          pool=WAREHOUSE_POOL,
-          check_specs=[
-              dg.AssetCheckSpec("report_full_marks", asset=["staging", "curated_evidence"], blocking=True,
-                                description="The 2024 report gave Seoul 120 full marks on policy collaboration, "
-                                            "function coordination and platform collaboration: the framework and "
-                                            "the curated evidence must agree (config/report_facts.yaml)."),
-              dg.AssetCheckSpec("report_hotline_types", asset=["staging", "curated_evidence"],
-                                description="The hotline types the report names (config/report_facts.yaml, each "
-                                            "with its citation) are of registered cities, one type per city."),
-          ],
-          description="Facts no feed or page shows (a hotline ordinance, hotlines merged), each with its citation, "
-                      "from config/evidence.csv (schema-checked).")
-def curated_evidence(warehouse_db: DuckDBResource):
-    framework = load_framework()
-    frame = load_evidence(REGISTRY, framework)
-    with warehouse(warehouse_db) as con:
-        replace_rows(con, "staging.curated_evidence", frame)
-    report = load_report_facts()
-    full_marks = check_full_marks(report, framework, frame)
-    types = check_hotline_types(report, {c.id for c in REGISTRY.cities})
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": frame.height,
-        "cities": frame["city_id"].n_unique(),
-        "by_indicator": dg.MetadataValue.json(dict(frame.group_by("indicator_id").len().sort("indicator_id")
-                                                   .iter_rows())),
-    })
-    yield dg.AssetCheckResult(check_name="report_full_marks", passed=full_marks.passed,
-                              metadata={"problems": dg.MetadataValue.json(full_marks.problems)})
-    yield dg.AssetCheckResult(check_name="report_hotline_types", passed=types.passed,
-                              metadata={"problems": dg.MetadataValue.json(types.problems)})
+def reference_assets(registry: Registry) -> list[dg.AssetsDefinition]:
+    """staging/cities, staging/value_mappings and staging/curated_evidence for this registry."""
+
+    @dg.asset(key_prefix=["staging"], name="cities", group_name="reference", kinds={"yaml", "duckdb"},
+              pool=WAREHOUSE_POOL,
+              check_specs=[dg.AssetCheckSpec("one_row_per_registered_city", asset=["staging", "cities"],
+                                             description="As many unique rows as the registry has cities.")],
+              description="The evaluated cities from config/cities.yaml (schema-checked at load).")
+    def cities(warehouse_db: DuckDBResource):
+        frame = cities_frame(registry)
+        with warehouse(warehouse_db) as con:
+            replace_rows(con, "staging.cities", frame)
+            stored = run_query(con, "city_counts").row(0)
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": frame.height,
+            "by_data_level": dg.MetadataValue.json(
+                dict(frame.group_by("data_level").len().sort("data_level").iter_rows())),
+        })
+        yield dg.AssetCheckResult(check_name="one_row_per_registered_city",
+                                  passed=stored == (len(registry.cities), len(registry.cities)),
+                                  metadata={"rows": stored[0], "registered": len(registry.cities)})
+
+    @dg.asset(key_prefix=["staging"], name="curated_evidence", group_name="reference", kinds={"csv", "duckdb"},
+              pool=WAREHOUSE_POOL,
+              check_specs=[
+                  dg.AssetCheckSpec("report_full_marks", asset=["staging", "curated_evidence"], blocking=True,
+                                    description="The 2024 report gave Seoul 120 full marks on policy collaboration, "
+                                                "function coordination and platform collaboration: the framework and "
+                                                "the curated evidence must agree (config/report_facts.yaml)."),
+                  dg.AssetCheckSpec("report_hotline_types", asset=["staging", "curated_evidence"],
+                                    description="The hotline types the report names (config/report_facts.yaml, each "
+                                                "with its citation) are of registered cities, one type per city."),
+              ],
+              description="Facts no feed or page shows (a hotline ordinance, hotlines merged), each with its citation, "
+                          "from config/evidence.csv (schema-checked).")
+    def curated_evidence(warehouse_db: DuckDBResource):
+        framework = load_framework()
+        frame = load_evidence(registry, framework)
+        with warehouse(warehouse_db) as con:
+            replace_rows(con, "staging.curated_evidence", frame)
+        report = load_report_facts()
+        full_marks = check_full_marks(report, framework, frame)
+        types = check_hotline_types(report, {c.id for c in registry.cities})
+        yield dg.MaterializeResult(metadata={
+            "dagster/row_count": frame.height,
+            "cities": frame["city_id"].n_unique(),
+            "by_indicator": dg.MetadataValue.json(dict(frame.group_by("indicator_id").len().sort("indicator_id")
+                                                       .iter_rows())),
+        })
+        yield dg.AssetCheckResult(check_name="report_full_marks", passed=full_marks.passed,
+                                  metadata={"problems": dg.MetadataValue.json(full_marks.problems)})
+        yield dg.AssetCheckResult(check_name="report_hotline_types", passed=types.passed,
+                                  metadata={"problems": dg.MetadataValue.json(types.problems)})
+
+    return [cities, value_mappings, curated_evidence]

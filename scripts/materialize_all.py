@@ -55,29 +55,33 @@ def main() -> int:
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     import dagster as dg
 
+    from assets.partitions import partition_key
+    from definitions import build_definitions
+    from hotline_eval.config.settings import load_settings
     from hotline_eval.errors import HotlineEvalError
+    from sensors.run_recovery import release_dead_runs
 
     try:
-        from assets.config import REGISTRY, SETTINGS
-        from assets.partitions import partition_key, request_level_cities
-        from definitions import defs
-        from sensors.run_recovery import release_dead_runs
+        settings = load_settings()
+        defs = build_definitions(settings)
     except HotlineEvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    cities = args.cities.split(",") if args.cities else request_level_cities(REGISTRY)
-    partitions = _partitions(args, SETTINGS, cities)
+    ingest = defs.resolve_job_def("refresh_requests")
+    # the request-level cities, in registry order: the city dimension of the request partitions
+    request_cities = ingest.partitions_def.get_partitions_def_for_dimension("city").get_partition_keys()
+    cities = args.cities.split(",") if args.cities else request_cities
+    partitions = _partitions(args, settings, cities)
     instance = dg.DagsterInstance.get()
     # runs a killed earlier runner left behind would hold their pool slots and block every step
     for run_id in release_dead_runs(instance):
         print(f"  released run {run_id[:8]} left behind by a killed process (its pool slots freed)")
-    ingest = defs.resolve_job_def("refresh_requests")
     portals = defs.resolve_job_def("refresh_portals")
     score = defs.resolve_job_def("score_and_publish")
     started = time.monotonic()
-    origin = f"replay archive {SETTINGS.replay_dir}" if SETTINGS.mode == "replay" else "live sources"
-    print(f"mode={SETTINGS.mode}, reading from {origin}")
+    origin = f"replay archive {settings.replay_dir}" if settings.mode == "replay" else "live sources"
+    print(f"mode={settings.mode}, reading from {origin}")
     failed: list[str] = []
     for city_id, month in partitions:
         key = partition_key(city_id, month)
@@ -102,16 +106,16 @@ def main() -> int:
         return 1
     import duckdb
 
-    con = duckdb.connect(str(SETTINGS.analyst_db), read_only=True)
+    con = duckdb.connect(str(settings.analyst_db), read_only=True)
     rows = con.sql("SELECT rank, city_name, round(score, 1), round(coverage, 2), data_mode "
                    "FROM marts.city_ranking ORDER BY rank NULLS LAST, city_id").fetchall()
     con.close()
     print(f"\nmaterialized {len(partitions)} request partitions and the ranking in {time.monotonic() - started:.1f}s")
-    print(f"ranking: {SETTINGS.analyst_db}  (table marts.city_ranking, {len(rows)} cities, data_mode={rows[0][4]})")
+    print(f"ranking: {settings.analyst_db}  (table marts.city_ranking, {len(rows)} cities, data_mode={rows[0][4]})")
     for rank, name, score_value, coverage, _ in rows[:10]:
         print(f"  {rank if rank is not None else '-':>3}  {name:20} score={score_value}  coverage={coverage}")
-    print(f"report:  {SETTINGS.report}  (self-contained, opens offline)")
-    print(f"open the UI:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} HOTLINE_EVAL_MODE={SETTINGS.mode} "
+    print(f"report:  {settings.report}  (self-contained, opens offline)")
+    print(f"open the UI:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} HOTLINE_EVAL_MODE={settings.mode} "
           ".venv/bin/dagster dev   (then http://127.0.0.1:3000)")
     if failed:
         print(f"error: {len(failed)} partitions failed: {', '.join(failed)}", file=sys.stderr)

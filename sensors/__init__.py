@@ -1,11 +1,15 @@
-"""Schedules and sensors."""
+"""Jobs, schedules and sensors. The jobs select assets by key; the schedule that walks the request-level
+cities is built by `automation` from the partitions the definitions factory built."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 import dagster as dg
 
-from assets.hotline_stats import hotline_stats
+from assets.hotline_stats import STATS
 from assets.partitions import partition_key
-from assets.requests import CITY_MONTHS, raw_service_request_records, staging_service_requests
+from assets.requests import RAW, STAGED
 from sensors.freshness import host_tags, make_freshness_sensor, record_run_failures
 from sensors.run_recovery import release_dead_runs_sensor
 
@@ -15,25 +19,31 @@ INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental"
 
 ingest_job = dg.define_asset_job(
     "refresh_requests",
-    selection=dg.AssetSelection.assets(raw_service_request_records, staging_service_requests),
+    selection=dg.AssetSelection.assets(RAW, STAGED),
     description="Fetch and stage one city-month of request-level data.",
 )
 score_job = dg.define_asset_job(
     "score_and_publish",
-    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(hotline_stats),
+    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(STATS),
     description="Refresh published statistics, recompute indicator facts and the ranking, publish the analyst file.",
 )
 
 
-@dg.schedule(job=ingest_job, cron_schedule="15 3 * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
-def daily_current_month(context: dg.ScheduleEvaluationContext):
-    """Every night, refresh the current month of every request-level city."""
-    month = context.scheduled_execution_time.strftime("%Y-%m")
-    for city in CITY_MONTHS.get_partitions_def_for_dimension("city").get_partition_keys():
-        key = partition_key(city, month)
-        yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key,
-                            tags=host_tags(city), run_config=INCREMENTAL)
+def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition) -> dg.ScheduleDefinition:
+    """The nightly refresh of the current month of every request-level city of `partitions`."""
+    cities = partitions.get_partitions_def_for_dimension("city").get_partition_keys()
+
+    @dg.schedule(job=ingest_job, cron_schedule="15 3 * * *", execution_timezone="UTC",
+                 default_status=dg.DefaultScheduleStatus.STOPPED)
+    def daily_current_month(context: dg.ScheduleEvaluationContext):
+        """Every night, refresh the current month of every request-level city."""
+        month = context.scheduled_execution_time.strftime("%Y-%m")
+        for city in cities:
+            key = partition_key(city, month)
+            yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key,
+                                tags=host_tags(city), run_config=INCREMENTAL)
+
+    return daily_current_month
 
 
 daily_scoring = dg.ScheduleDefinition(
@@ -54,6 +64,20 @@ weekly_portals = dg.ScheduleDefinition(
                 "uses the last good evidence).",
 )
 
-SCHEDULES = [daily_current_month, daily_scoring, weekly_portals]
 JOBS = [ingest_job, score_job, portals_job]
-SENSORS = [make_freshness_sensor(ingest_job), record_run_failures, release_dead_runs_sensor]
+
+
+@dataclass(frozen=True)
+class Automation:
+    jobs: list
+    schedules: list
+    sensors: list
+
+
+def automation(partitions: dg.MultiPartitionsDefinition) -> Automation:
+    """The jobs, schedules and sensors of the code location."""
+    return Automation(
+        jobs=JOBS,
+        schedules=[daily_current_month_schedule(partitions), daily_scoring, weekly_portals],
+        sensors=[make_freshness_sensor(ingest_job), record_run_failures, release_dead_runs_sensor],
+    )

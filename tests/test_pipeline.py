@@ -4,6 +4,7 @@ partition keeps what had landed; the whole graph runs from the demo archive like
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,13 +15,17 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from assets.requests import raw_service_request_records, staging_service_requests
-from assets.resources import HttpResource, SourceCredentials
-from definitions import defs
-from hotline_eval.config.settings import DEMO_ARCHIVE
+from assets.requests import request_assets
+from assets.resources import LiveHttpResource, ReplayHttpResource, SourceCredentials
+from definitions import build_definitions
+from hotline_eval.config.evaluation import load_evaluation
+from hotline_eval.config.registry import load_registry
+from hotline_eval.config.settings import DEMO_ARCHIVE, load_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 NYC_OCT = dg.MultiPartitionKey({"city": "new_york", "month": "2024-10"})
+defs = build_definitions(load_settings())
+raw_service_request_records, staging_service_requests = request_assets(load_registry(), load_evaluation())
 
 
 def test_every_asset_is_described_grouped_and_kinded() -> None:
@@ -44,9 +49,46 @@ def test_dagster_definitions_validate_passes() -> None:
     assert "All code locations passed validation" in out.stderr + out.stdout
 
 
+def test_nothing_is_read_from_disk_when_assets_and_sensors_are_imported(tmp_path: Path) -> None:
+    """Configuration loads when the code location loads (definitions.defs), never at import: with the
+    registry pointing nowhere, every module under assets/ and sensors/ and definitions.py import, and no
+    file under config/ is opened."""
+    modules = sorted(f"{p.parent.name}.{p.stem}".removesuffix(".__init__")
+                     for folder in ("assets", "sensors") for p in (PROJECT / folder).glob("*.py"))
+    script = (
+        "import importlib, sys\n"
+        "opened = []\n"
+        f"sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' "
+        f"and str(args[0]).startswith({str(PROJECT / 'config')!r}) else None)\n"
+        f"for name in {[*modules, 'definitions']!r}:\n"
+        "    importlib.import_module(name)\n"
+        "assert not opened, opened\n"
+        "print('imported', len(sys.modules))\n"
+    )
+    env = {**os.environ, "HOTLINE_EVAL_CITIES": str(tmp_path / "no_such_cities.yaml")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "sensors.freshness" in modules and "assets.requests" in modules
+
+
+def test_the_http_resource_is_chosen_by_the_mode(tmp_path: Path) -> None:
+    env = {"HOTLINE_EVAL_DUCKDB": str(tmp_path / "h.duckdb"), "HOTLINE_EVAL_REPLAY_DIR": str(tmp_path / "replay"),
+           "HOTLINE_EVAL_ARCHIVE_DIR": str(tmp_path / "archive")}
+    replay = build_definitions(load_settings({**env, "HOTLINE_EVAL_MODE": "replay"})).resources["http"]
+    live = build_definitions(load_settings({**env, "HOTLINE_EVAL_MODE": "live"})).resources["http"]
+    assert isinstance(replay, ReplayHttpResource) and replay.source_dir == str(tmp_path / "replay")
+    assert replay.client(frozenset()).mode == "replay"
+    assert isinstance(live, LiveHttpResource) and live.source_dir == str(tmp_path / "archive")
+    assert live.client(frozenset()).mode == "live"
+    settings = build_definitions(load_settings({**env, "HOTLINE_EVAL_MODE": "replay"})).resources["settings"]
+    assert settings.analyst_db == str(tmp_path / "h.duckdb") and settings.mode == "replay"
+    assert settings.work_db == str(tmp_path / "h.work.duckdb")
+
+
 def _resources(tmp_path: Path, replay_dir: Path) -> dict:
     return {
-        "http": HttpResource(mode="replay", replay_dir=str(replay_dir), archive_dir=str(tmp_path / "archive")),
+        "http": ReplayHttpResource(replay_dir=str(replay_dir)),
         "credentials": SourceCredentials(),
         "warehouse_db": DuckDBResource(database=str(tmp_path / "work.duckdb")),
     }

@@ -12,12 +12,14 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pytest_httpserver import HTTPServer
 
-from assets.resources import HttpResource
-from definitions import defs
+from assets.resources import LiveHttpResource
+from definitions import build_definitions
 from hotline_eval.config.registry import load_registry
-from sensors import daily_current_month
+from hotline_eval.config.settings import load_settings
 from sensors.freshness import record_run_failures
 from tests.helpers import FIXTURES
+
+defs = build_definitions(load_settings())
 
 
 def _freshness(defs_: dg.Definitions) -> dg.SensorDefinition:
@@ -30,8 +32,8 @@ def test_freshness_sensor_requests_runs_only_for_changed_sources(server: HTTPSer
                                                               server.url_for("/").rstrip("/"))
     (tmp_path / "cities.yaml").write_text(text)
     monkeypatch.setattr("sensors.freshness.REGISTRY", load_registry(tmp_path / "cities.yaml"))
-    http = HttpResource(mode="live", archive_dir=str(tmp_path / "a"), replay_dir=str(tmp_path / "r"),
-                        min_interval_s=0, max_attempts=1, private_hosts=["localhost"])
+    http = LiveHttpResource(archive_dir=str(tmp_path / "a"), min_interval_s=0, max_attempts=1,
+                            private_hosts=["localhost"])
     sensor = _freshness(defs)
     server.expect_oneshot_request("/api/views/erm2-nwe9.json").respond_with_json(
         {"id": "erm2-nwe9", "name": "311 Service Requests from 2010 to Present", "rowsUpdatedAt": 1732500000})
@@ -79,7 +81,7 @@ def test_run_failure_sensor_records_the_failure(tmp_path: Path) -> None:
 
 def test_daily_schedule_refreshes_the_current_month_incrementally() -> None:
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 23, 3, 15, tzinfo=UTC))
-    requests = list(daily_current_month(context))
+    requests = list(defs.resolve_schedule_def("daily_current_month")(context))
     keys = {r.partition_key for r in requests}
     assert "new_york|2026-11" in keys and all(k.endswith("|2026-11") for k in keys)
     assert all(r.run_config["ops"]["raw__service_request_records"]["config"]["incremental"] for r in requests)

@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline_eval.config.files import load_yaml_model
-from hotline_eval.config.settings import PROJECT_ROOT
+from hotline_eval.config.settings import DEFAULT_EVALUATION_FILE
 
-DEFAULT_EVALUATION_FILE = PROJECT_ROOT / "config" / "evaluation.yaml"
+__all__ = ["DEFAULT_EVALUATION_FILE", "Evaluation", "load_evaluation"]
 
 
 class Evaluation(BaseModel):

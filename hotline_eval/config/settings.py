@@ -1,4 +1,5 @@
-"""Paths and modes, read from the environment once, with documented defaults."""
+"""Paths and modes, read from the environment with documented defaults. Nothing here runs at import: the
+Dagster definitions factory calls load_settings() once and hands the result to the resources."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ ENV_MEMORY = "HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "1500MB"
 
 DEMO_ARCHIVE = PROJECT_ROOT / "snapshots" / "demo"
+DEFAULT_EVALUATION_FILE = PROJECT_ROOT / "config" / "evaluation.yaml"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Settings:
     replay_dir: Path  # replay mode serves responses from here
     report: Path  # the HTML report
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB memory_limit for the work database
+    # the city registry ($HOTLINE_EVAL_CITIES); None: load_registry's default, config/cities.yaml
+    cities_file: Path | None = None
+    evaluation_file: Path = DEFAULT_EVALUATION_FILE  # the evaluation window and thresholds
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -49,9 +54,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     archive = Path(env.get(ENV_ARCHIVE) or PROJECT_ROOT / "data" / "archive")
     replay = Path(env.get(ENV_REPLAY) or DEMO_ARCHIVE)
     report = Path(env.get(ENV_REPORT) or PROJECT_ROOT / "reports" / "ranking.html")
+    cities = Path(env[ENV_CITIES]) if env.get(ENV_CITIES) else None
     memory = env.get(ENV_MEMORY) or DEFAULT_MEMORY_LIMIT
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip(), re.IGNORECASE):
         raise ConfigError(f"{ENV_MEMORY} must be a size such as 1500MB or 4GB (or a share such as 50%), "
                           f"not {memory!r}")
     return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,
-                    report=report, duckdb_memory_limit=memory.strip())
+                    report=report, duckdb_memory_limit=memory.strip(), cities_file=cities)

@@ -12,8 +12,9 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from pytest_httpserver import HTTPServer
 
-from assets.requests import raw_service_request_records
-from assets.resources import HttpResource, SourceCredentials
+from assets.requests import request_assets
+from assets.resources import ReplayHttpResource, SourceCredentials
+from hotline_eval.config.evaluation import load_evaluation
 from hotline_eval.config.registry import load_registry
 from hotline_eval.errors import ArchiveError, is_permanent, is_retryable
 from hotline_eval.fetch.archive import Archive, make_response, sha256_bytes
@@ -43,13 +44,12 @@ def test_a_truncated_archive_entry_is_named_and_not_retried(tmp_path: Path) -> N
 
 
 @pytest.fixture
-def nyc_archive(server: HTTPServer, tmp_path: Path, monkeypatch):
+def nyc_archive(server: HTTPServer, tmp_path: Path):
     """An archive of New York's 2024-03 fetch from a loopback mirror, and the registry naming the mirror."""
     text = (FIXTURES / "cities_min.yaml").read_text().replace("https://data.cityofnewyork.us",
                                                               server.url_for("/").rstrip("/"))
     (tmp_path / "cities.yaml").write_text(text)
     registry = load_registry(tmp_path / "cities.yaml")
-    monkeypatch.setattr("assets.requests.REGISTRY", registry)
     city, source = registry.source("nyc_311_socrata")
     select = serve_socrata_view(server, source, NYC_COLUMNS)
     params = {k: str(v) for k, v in socrata.page_params(source, socrata.month_where(source, "2024-03"), 0,
@@ -70,10 +70,11 @@ def test_a_corrupt_archive_entry_fails_the_partition_once_and_is_logged(tmp_path
         entry.write_bytes(entry.read_bytes()[: len(entry.read_bytes()) // 2])
     db = tmp_path / "work.duckdb"
     resources = {
-        "http": HttpResource(mode="replay", archive_dir=str(tmp_path / "unused"), replay_dir=str(nyc_archive.root)),
+        "http": ReplayHttpResource(replay_dir=str(nyc_archive.root)),
         "credentials": SourceCredentials(),
         "warehouse_db": DuckDBResource(database=str(db)),
     }
+    raw_service_request_records, _ = request_assets(load_registry(tmp_path / "cities.yaml"), load_evaluation())
     result = dg.materialize([raw_service_request_records], resources=resources, raise_on_error=False,
                             partition_key=dg.MultiPartitionKey({"city": "new_york", "month": "2024-03"}))
     assert not result.success

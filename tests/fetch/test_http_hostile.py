@@ -22,7 +22,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from assets.resources import HttpResource
+from assets.resources import LiveHttpResource
 from hotline_eval.errors import FetchError, PolicyError
 from tests.helpers import make_client
 
@@ -318,10 +318,10 @@ def test_tls_to_the_resolved_address_still_verifies_the_host_name(tls_cert, tmp_
 
 
 def test_http_resource_passes_the_new_limits_on(tmp_path) -> None:
-    http = HttpResource(mode="live", archive_dir=str(tmp_path / "a"), replay_dir=str(tmp_path / "r"),
-                        total_timeout_s=3.0, max_retry_after_s=2.0, max_robots_bytes=1000)
+    http = LiveHttpResource(archive_dir=str(tmp_path / "a"), total_timeout_s=3.0, max_retry_after_s=2.0,
+                            max_robots_bytes=1000)
     policy = http.client(frozenset({"data.example.org"})).policy
     assert (policy.total_timeout_s, policy.max_retry_after_s, policy.max_robots_bytes) == (3.0, 2.0, 1000)
-    defaults = HttpResource(mode="live", archive_dir="a", replay_dir="r").client(frozenset()).policy
+    defaults = LiveHttpResource(archive_dir="a").client(frozenset()).policy
     assert (defaults.total_timeout_s, defaults.max_retry_after_s, defaults.max_robots_bytes) == \
         (600.0, 120.0, 500 * 1024)

@@ -10,23 +10,22 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 import assets.portals as portal_assets
-from assets.resources import HttpResource
+from assets.resources import LiveHttpResource
 from hotline_eval.config.registry import load_registry
 
 
-def test_portal_assets_warn_once_for_a_json_page_and_read_json_directories(tmp_path: Path, server, json_city,
-                                                                          monkeypatch) -> None:
+def test_portal_assets_warn_once_for_a_json_page_and_read_json_directories(tmp_path: Path, server,
+                                                                          json_city) -> None:
     """The Dagster layer: a JSON directory gives no "page not read" warning and lands in the catalogue;
     a page URL answering JSON warns once, naming its URL once."""
     # one directory: the catalogue keeps one per city (the registry configures no more)
     city = json_city.model_copy(update={"portals": json_city.portals[:3]})
-    monkeypatch.setattr(portal_assets, "REGISTRY", load_registry().model_copy(update={"cities": [city]}))
+    features, catalog = portal_assets.portal_assets(load_registry().model_copy(update={"cities": [city]}))
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"http": HttpResource(mode="live", archive_dir=str(tmp_path / "archive"),
-                                      replay_dir=str(tmp_path / "replay"), private_hosts=["localhost"],
-                                      min_interval_s=0.0, max_attempts=1),
+    resources = {"http": LiveHttpResource(archive_dir=str(tmp_path / "archive"), private_hosts=["localhost"],
+                                          min_interval_s=0.0, max_attempts=1),
                  "warehouse_db": DuckDBResource(database=str(tmp_path / "work.duckdb"))}
-    result = dg.materialize([portal_assets.portal_features, portal_assets.service_catalog], resources=resources,
+    result = dg.materialize([features, catalog], resources=resources,
                             instance=instance)
     assert result.success
     warnings = [e.user_message for e in instance.all_logs(result.run_id)

@@ -11,8 +11,9 @@ import pytest
 from dagster_duckdb import DuckDBResource
 from pytest_httpserver import HTTPServer
 
-from assets.requests import raw_service_request_records, staging_service_requests
-from assets.resources import HttpResource, SourceCredentials
+from assets.requests import request_assets
+from assets.resources import LiveHttpResource, SourceCredentials
+from hotline_eval.config.evaluation import load_evaluation
 from hotline_eval.config.registry import load_registry
 from hotline_eval.sources import socrata
 from tests.helpers import FIXTURES, NYC_COLUMNS, nyc_record, serve_socrata_view
@@ -22,7 +23,7 @@ INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental"
 
 
 @pytest.fixture
-def live_nyc(server: HTTPServer, tmp_path: Path, monkeypatch):
+def live_nyc(server: HTTPServer, tmp_path: Path):
     """The asset layer with a registry whose New York feed is this loopback server (a mirror, as a user
     would configure one), allowed explicitly as a private host."""
     text = (FIXTURES / "cities_min.yaml").read_text().replace("https://data.cityofnewyork.us",
@@ -30,14 +31,14 @@ def live_nyc(server: HTTPServer, tmp_path: Path, monkeypatch):
     path = tmp_path / "cities.yaml"
     path.write_text(text)
     registry = load_registry(path)
-    monkeypatch.setattr("assets.requests.REGISTRY", registry)
     resources = {
-        "http": HttpResource(mode="live", archive_dir=str(tmp_path / "archive"), replay_dir=str(tmp_path / "none"),
-                             min_interval_s=0, max_attempts=2, private_hosts=["localhost"]),
+        "http": LiveHttpResource(archive_dir=str(tmp_path / "archive"), min_interval_s=0, max_attempts=2,
+                                 private_hosts=["localhost"]),
         "credentials": SourceCredentials(),
         "warehouse_db": DuckDBResource(database=str(tmp_path / "work.duckdb")),
     }
-    return registry.source("nyc_311_socrata")[1], resources, tmp_path / "work.duckdb"
+    assets = request_assets(registry, load_evaluation())  # raw and staging, over this registry's partitions
+    return registry.source("nyc_311_socrata")[1], resources, tmp_path / "work.duckdb", assets
 
 
 def _serve(server: HTTPServer, source, where: str, records: list[dict] | str) -> None:
@@ -59,8 +60,7 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 
 def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_nyc) -> None:
-    source, resources, db = live_nyc
-    assets = [raw_service_request_records, staging_service_requests]
+    source, resources, db, assets = live_nyc
     where = socrata.month_where(source, "2024-03")
     _serve(server, source, where, [
         nyc_record(1, "2024-03-01T08:00:00.000", closed="2024-03-01T10:00:00.000", updated="2024-03-01T10:00:01.000Z"),
@@ -86,8 +86,7 @@ def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_n
 
 
 def test_failed_incremental_refresh_keeps_data_and_cursor(server: HTTPServer, live_nyc) -> None:
-    source, resources, db = live_nyc
-    assets = [raw_service_request_records, staging_service_requests]
+    source, resources, db, assets = live_nyc
     where = socrata.month_where(source, "2024-03")
     _serve(server, source, where, [nyc_record(1, "2024-03-01T08:00:00.000", updated="2024-03-01T10:00:01.000Z")])
     assert dg.materialize(assets, partition_key=KEY, resources=resources, selection=assets).success
