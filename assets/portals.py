@@ -38,7 +38,7 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
         key=FEATURES, group_name="portals", kinds={"beautifulsoup", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
         check_specs=FEATURE_CHECKS,
         description="Channels, hours, languages, FAQ size, tracking, accessibility and integration read from each "
-                    "city's official hotline pages (config/cities.yaml portals, config/portal_rules.yaml).",
+                    "city's official hotline pages (the portals of config/cities/, config/portal_rules.yaml).",
     )
     def portal_features(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
         rules = load_portal_rules()

@@ -46,7 +46,7 @@ def reference_assets(registry: Registry) -> list[dg.AssetsDefinition]:
               pool=WAREHOUSE_POOL,
               check_specs=[dg.AssetCheckSpec("one_row_per_registered_city", asset=["staging", "cities"],
                                              description="As many unique rows as the registry has cities.")],
-              description="The evaluated cities from config/cities.yaml (schema-checked at load).")
+              description="The evaluated cities from config/cities/ (one file per city, schema-checked at load).")
     def cities(warehouse_db: DuckDBResource):
         frame = cities_frame(registry)
         with warehouse(warehouse_db) as con:

@@ -59,7 +59,7 @@ def request_assets(registry: Registry, evaluation: Evaluation,
         check_specs=[dg.AssetCheckSpec(
             "schema_drift", asset=["raw", "service_request_records"],
             description="Warns when a source publishes fields it never had, or stops publishing a field our "
-                        "mapping reads. Ingest goes on; review config/cities.yaml.")],
+                        "mapping reads. Ingest goes on; review the source in config/cities/<city>.yaml.")],
         description="Records of each request-level feed created in one local month, values as published, "
                     "with the archived page each came from (raw.service_request_records, raw.http_archive).",
     )

@@ -25,7 +25,7 @@ class ProjectSettings(dg.ConfigurableResource):
     mode: Literal["live", "replay"] = "live"  # HOTLINE_EVAL_MODE
     archive_dir: str  # HOTLINE_EVAL_ARCHIVE_DIR: live mode stores fetched bodies here
     replay_dir: str  # HOTLINE_EVAL_REPLAY_DIR: replay mode serves responses from here
-    cities_file: str | None = None  # HOTLINE_EVAL_CITIES: the city registry (None: config/cities.yaml)
+    cities_file: str | None = None  # HOTLINE_EVAL_CITIES: the city registry (None: the folder config/cities/)
     evaluation_file: str  # config/evaluation.yaml
     duckdb_memory_limit: str  # HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT
 

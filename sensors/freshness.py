@@ -14,6 +14,7 @@ from assets.warehouse_io import warehouse
 from hotline_eval.errors import HotlineEvalError
 from hotline_eval.publish.runlog import failure_rows
 from hotline_eval.publish.warehouse import Append, replace_many
+from hotline_eval.sources import has_freshness, is_request_level
 from hotline_eval.sources.freshness import changed_sources, source_version
 
 HOST_TAG = "hotline_eval/source_host"
@@ -21,7 +22,7 @@ HOST_TAG = "hotline_eval/source_host"
 
 def host_tags(city_id: str) -> dict[str, str]:
     """Runs of one source host share a tag; dagster.yaml allows one run per tag value at a time."""
-    hosts = sorted({s.host for s in REGISTRY.city(city_id).sources if s.kind != "aggregate_table"})
+    hosts = sorted({s.host for s in REGISTRY.city(city_id).sources if is_request_level(s)})
     return {HOST_TAG: ",".join(hosts)} if hosts else {}
 
 
@@ -37,7 +38,7 @@ def make_freshness_sensor(job) -> dg.SensorDefinition:  # an asset job (define_a
         month = datetime.now(UTC).strftime("%Y-%m")
         requests: list[dg.RunRequest] = []
         for city, source in REGISTRY.sources():
-            if city.id not in cities or source.kind not in ("socrata", "ckan", "opendatasoft"):
+            if city.id not in cities or not has_freshness(source):
                 continue
             try:
                 current[source.id] = source_version(http.client(city.hosts), source)

@@ -8,10 +8,10 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.config.registry import Source
 from hotline_eval.fetch.archive import Archive
 from hotline_eval.fetch.http import HttpClient, HttpPolicy
 from hotline_eval.sources import socrata
+from hotline_eval.sources.socrata import SocrataSource
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -53,8 +53,8 @@ NYC_COLUMNS = [
 ]
 
 
-def nyc_source(base_url: str, page_size: int = 3, select: str = "mapped") -> Source:
-    return Source(id="nyc_311_socrata", kind="socrata", base_url=base_url,
+def nyc_source(base_url: str, page_size: int = 3, select: str = "mapped") -> SocrataSource:
+    return SocrataSource(id="nyc_311_socrata", kind="socrata", base_url=base_url,
                   docs_url="https://data.cityofnewyork.us/d/erm2-nwe9", licence="NYC Open Data terms",
                   dataset="erm2-nwe9", fields=NYC_FIELDS, page_size=page_size, select=select)
 
@@ -73,7 +73,7 @@ def nyc_record(key: int, created: str, *, closed: str | None = None, status: str
     return record
 
 
-def serve_socrata_pages(server: HTTPServer, source: Source, month: str, pages: list[list[dict]],
+def serve_socrata_pages(server: HTTPServer, source: SocrataSource, month: str, pages: list[list[dict]],
                         declared: list[str] | None = None, columns: list[str] | None = None,
                         where: str | None = None) -> str:
     """Answer exactly the queries the connector sends for ``month`` (or ``where``), page by page; with
@@ -98,7 +98,7 @@ def serve_socrata_pages(server: HTTPServer, source: Source, month: str, pages: l
     return select
 
 
-def serve_socrata_view(server: HTTPServer, source: Source, columns: list[str]) -> str:
+def serve_socrata_view(server: HTTPServer, source: SocrataSource, columns: list[str]) -> str:
     """Answer the dataset's metadata request (``/api/views/<4x4>.json``, shaped as Socrata's) with
     ``columns`` as its fields; returns the ``$select`` the connector then sends."""
     server.expect_request(f"/api/views/{source.dataset}.json").respond_with_json(

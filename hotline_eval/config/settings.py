@@ -39,7 +39,7 @@ class Settings:
     replay_dir: Path  # replay mode serves responses from here
     report: Path  # the HTML report
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB memory_limit for the work database
-    # the city registry ($HOTLINE_EVAL_CITIES); None: load_registry's default, config/cities.yaml
+    # the city registry ($HOTLINE_EVAL_CITIES); None: load_registry's default, the folder config/cities/
     cities_file: Path | None = None
     evaluation_file: Path = DEFAULT_EVALUATION_FILE  # the evaluation window and thresholds
 

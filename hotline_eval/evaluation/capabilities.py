@@ -7,6 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from hotline_eval.config.registry import Registry
+from hotline_eval.sources import is_request_level
 
 CAPABILITY_SCHEMA = {"city_id": pl.String, "indicator_id": pl.String, "capability": pl.String, "reason": pl.String}
 
@@ -16,7 +17,7 @@ def capability_matrix(facts: pl.DataFrame, registry: Registry) -> pl.DataFrame:
     requests, or on published statistics instead of records, is partial; a missing value is
     unsupported with its reason; anything else is supported."""
     partial_feeds = {c.id: s.coverage_note for c in registry.cities for s in c.sources
-                     if s.coverage_note and s.kind not in ("aggregate_table",)
+                     if s.coverage_note and is_request_level(s)
                      and any(w in s.coverage_note.lower() for w in ("only", "subset", "partial", "not all"))}
     partial_reason = pl.col("city_id").replace_strict(partial_feeds, default=None, return_dtype=pl.String)
     from_records = pl.col("evidence_table") == "staging.service_requests"

@@ -18,6 +18,7 @@ from hotline_eval.config.settings import PROJECT_ROOT
 from hotline_eval.evaluation.request_parts import EXCLUDED_FLAGS, compute_all_parts
 from hotline_eval.evaluation.survival import close_time_quantiles
 from hotline_eval.publish.warehouse import query, table_name
+from hotline_eval.sources import feed_fields
 
 REQUEST_COLUMNS = ("city_id", "partition_month", "created_at", "closed_at", "status", "category", "channel",
                    "agency", "latitude", "longitude", "resolution", "quality_flags", "sha256", "is_synthetic")
@@ -109,19 +110,9 @@ class Evidence:
 
 
 def published_fields(registry: Registry) -> dict[str, frozenset[str]]:
-    """Staging fields each city's request feeds publish, from their registry mappings."""
-    from hotline_eval.sources.open311 import STANDARD_FIELDS
-
-    out: dict[str, frozenset[str]] = {}
-    for city in registry.cities:
-        fields: set[str] = set()
-        for source in city.sources:
-            if source.kind == "open311":
-                fields |= set(STANDARD_FIELDS) | set(source.fields)
-            elif source.kind != "aggregate_table":
-                fields |= set(source.fields)
-        out[city.id] = frozenset(fields)
-    return out
+    """Staging fields each city's request feeds publish, from their registry mappings (and the standard
+    fields of their platforms)."""
+    return {city.id: frozenset().union(*(feed_fields(s) for s in city.sources)) for city in registry.cities}
 
 
 MEASURE_SCHEMA = {"measure": pl.String, "city_id": pl.String, "raw_value": pl.Float64, "naive_value": pl.Float64,

@@ -1,58 +1,92 @@
-"""Connectors: each fetches a source's real endpoint through the HTTP layer and returns raw rows."""
+"""Source kinds as plugins: each kind's module declares its configuration model and its ``Connector``
+(``hotline_eval/sources/base.py``); this registry gathers them. ``Source`` is the union of the kinds'
+models, told apart by ``kind``; the rest of the code asks the functions here what a source can do,
+never its kind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from hotline_eval.config.registry import Source
+from pydantic import Field, TypeAdapter
+
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources import ckan, open311, opendatasoft, socrata
+from hotline_eval.sources import aggregate, ckan, open311, opendatasoft, socrata
+from hotline_eval.sources.base import Connector, SourceBase
+from hotline_eval.sources.demo import DemoFeed
 from hotline_eval.sources.records import RawBatch
 
-# fetch_month(client, source, city_id, month, *, timezone, app_token[, since]) for request-level feeds
-MonthFetcher = Callable[..., RawBatch]
-
-
-@dataclass(frozen=True)
-class Connector:
-    """A request-level connector: how it fetches a month, and whether it can fetch only the records
-    changed since a cursor (its ``fetch_month`` then takes ``since``, the newest update stamp landed)."""
-
-    fetch_month: MonthFetcher
-    supports_incremental: bool = False
-
+Source = Annotated[
+    socrata.SocrataSource | ckan.CkanSource | opendatasoft.OpendatasoftSource | open311.Open311Source
+    | aggregate.AggregateTableSource,
+    Field(discriminator="kind"),
+]
 
 # source kind -> its connector
-REQUEST_CONNECTORS: dict[str, Connector] = {
-    "socrata": Connector(socrata.fetch_month, supports_incremental=True),  # since: a :updated_at stamp
-    "ckan": Connector(ckan.fetch_month),
-    "opendatasoft": Connector(opendatasoft.fetch_month),
-    "open311": Connector(open311.fetch_month),
-}
+CONNECTORS: dict[str, Connector] = {c.kind: c for c in (
+    socrata.CONNECTOR, ckan.CONNECTOR, opendatasoft.CONNECTOR, open311.CONNECTOR, aggregate.CONNECTOR)}
+# the request-level ones
+REQUEST_CONNECTORS: dict[str, Connector] = {kind: c for kind, c in CONNECTORS.items() if c.is_request_level}
+
+_SOURCE = TypeAdapter(Source)
 
 
-def is_request_level(source: Source) -> bool:
+def parse_source(data: Mapping[str, Any]) -> Source:
+    """A source from its configuration (the model its ``kind`` names)."""
+    return _SOURCE.validate_python(data)
+
+
+def connector(source: SourceBase) -> Connector:
+    """The connector of the source's kind."""
+    kind = getattr(source, "kind", None)
+    try:
+        return CONNECTORS[kind]
+    except KeyError:
+        raise NotImplementedError(f"no connector for source kind {kind!r}") from None
+
+
+def is_request_level(source: SourceBase) -> bool:
     """Whether a connector fetches the source's records (rather than published statistics)."""
-    return source.kind in REQUEST_CONNECTORS
+    return connector(source).is_request_level
 
 
-def supports_incremental(source: Source) -> bool:
+def supports_incremental(source: SourceBase) -> bool:
     """Whether the source's connector can fetch only the records changed since a cursor."""
-    connector = REQUEST_CONNECTORS.get(source.kind)
-    return connector is not None and connector.supports_incremental
+    return connector(source).supports_incremental
 
 
-def fetch_request_month(client: HttpClient, source: Source, city_id: str, month: str, *, timezone: str,
+def has_freshness(source: SourceBase) -> bool:
+    """Whether the source's platform says when its data last changed (the freshness sensor polls it)."""
+    return connector(source).read_stamp is not None
+
+
+def standard_fields(source: SourceBase) -> Mapping[str, str]:
+    """Staging field -> the platform's standard name, for the fields a source of this kind need not map."""
+    return connector(source).standard_fields
+
+
+def feed_fields(source: SourceBase) -> frozenset[str]:
+    """The staging fields a request feed publishes (its mapping and its platform's standard fields);
+    none for published statistics."""
+    if not is_request_level(source):
+        return frozenset()
+    return frozenset(standard_fields(source)) | frozenset(source.fields)
+
+
+def write_demo(demo: DemoFeed) -> list[str]:
+    """The demo archive's responses for ``demo.source``, in its platform's real format."""
+    return connector(demo.source).write_demo(demo)
+
+
+def fetch_request_month(client: HttpClient, source: SourceBase, city_id: str, month: str, *, timezone: str,
                         app_token: str | None = None, since: str | None = None) -> RawBatch:
     """All records of ``source`` created in ``month`` (the city's local time); with ``since``, only
     those changed after it (sources that support incremental pulls)."""
-    try:
-        connector = REQUEST_CONNECTORS[source.kind]
-    except KeyError:
-        raise NotImplementedError(f"no request-level connector for source kind {source.kind!r}") from None
+    kind = connector(source)
+    if kind.fetch_month is None:
+        raise NotImplementedError(f"no request-level connector for source kind {kind.kind!r}")
     if since is None:
-        return connector.fetch_month(client, source, city_id, month, timezone=timezone, app_token=app_token)
-    if not connector.supports_incremental:
-        raise NotImplementedError(f"incremental pulls are not supported for {source.kind} sources")
-    return connector.fetch_month(client, source, city_id, month, timezone=timezone, app_token=app_token, since=since)
+        return kind.fetch_month(client, source, city_id, month, timezone=timezone, app_token=app_token)
+    if not kind.supports_incremental:
+        raise NotImplementedError(f"incremental pulls are not supported for {kind.kind} sources")
+    return kind.fetch_month(client, source, city_id, month, timezone=timezone, app_token=app_token, since=since)

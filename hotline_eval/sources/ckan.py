@@ -12,19 +12,23 @@ created in that local month.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
+from pydantic import Field
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.encoding import decode_body
 from hotline_eval.fetch.http import HttpClient
+from hotline_eval.sources.base import Connector, SourceBase
+from hotline_eval.sources.common import dig
+from hotline_eval.sources.demo import DemoFeed, as_json, pages_of, store, to_record
 from hotline_eval.sources.pages import Page
 from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.staging.timeparse import local_month
@@ -33,7 +37,22 @@ MAX_PAGES = 100_000
 MAX_UNZIPPED_BYTES = 2 * 1024**3  # refuse zip bombs
 
 
-def action_url(source: Source, action: str) -> str:
+class CkanSource(SourceBase):
+    """A CKAN package: its resources for a year, read from the DataStore or as files."""
+
+    kind: Literal["ckan"] = "ckan"
+    dataset: str = Field(min_length=1)  # the package name or id
+    resource: str | None = None  # one resource id, whatever the year
+    # regex picking the resource(s) for a year from their name or URL; {year} is filled in
+    resource_pattern: str | None = None
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    # feeds that publish no request id: the fields whose values identify a record
+    derive_id_from: list[str] = Field(default_factory=list)
+    # published files whose charset the server does not declare (e.g. cp1252 CSVs)
+    encoding: str | None = None
+
+
+def action_url(source: CkanSource, action: str) -> str:
     return f"{source.base_url.rstrip('/')}/api/3/action/{action}"
 
 
@@ -45,7 +64,7 @@ def _result(response: ArchivedResponse) -> Any:
     return body["result"]
 
 
-def package_resources(client: HttpClient, source: Source) -> list[dict[str, Any]]:
+def package_resources(client: HttpClient, source: CkanSource) -> list[dict[str, Any]]:
     result = _result(client.get(action_url(source, "package_show"), {"id": source.dataset}))
     resources = result.get("resources") if isinstance(result, dict) else None
     if not isinstance(resources, list):
@@ -53,7 +72,7 @@ def package_resources(client: HttpClient, source: Source) -> list[dict[str, Any]
     return resources
 
 
-def resources_for_year(resources: list[dict[str, Any]], source: Source, year: int) -> list[dict[str, Any]]:
+def resources_for_year(resources: list[dict[str, Any]], source: CkanSource, year: int) -> list[dict[str, Any]]:
     """Resources whose name or URL matches the source's pattern for ``year`` (default: the year itself)."""
     pattern = re.compile((source.resource_pattern or r"(?<!\d){year}(?!\d)").replace("{year}", str(year)), re.I)
     if source.resource:
@@ -62,7 +81,7 @@ def resources_for_year(resources: list[dict[str, Any]], source: Source, year: in
             and str(r.get("format", "")).lower() in ("csv", "zip", "")]
 
 
-def datastore_pages(client: HttpClient, source: Source, resource_id: str, start_number: int = 0) -> Iterator[Page]:
+def datastore_pages(client: HttpClient, source: CkanSource, resource_id: str, start_number: int = 0) -> Iterator[Page]:
     for index in range(MAX_PAGES):
         params = {"resource_id": resource_id, "limit": source.page_size, "offset": index * source.page_size,
                   "sort": "_id"}
@@ -99,7 +118,7 @@ def csv_records(body: bytes, content_type: str | None, encoding: str | None, nam
     return frame.to_dicts()
 
 
-def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *, timezone: str,
+def fetch_month(client: HttpClient, source: CkanSource, city_id: str, month: str, *, timezone: str,
                 app_token: str | None = None) -> RawBatch:
     """Records created in ``month`` (local time) from the resources of its year."""
     del app_token  # CKAN portals need no token to read public data
@@ -120,3 +139,60 @@ def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *,
     in_month = local_month(batch.rows["created_raw"], timezone, source.datetime_formats)
     batch.rows = batch.rows.filter((in_month == month) | in_month.is_null())
     return batch
+
+
+def read_stamp(client: HttpClient, source: CkanSource) -> tuple[ArchivedResponse, object]:
+    """When the package last changed: ``metadata_modified`` in ``package_show``."""
+    response = client.get(action_url(source, "package_show"), {"id": source.dataset})
+    return response, dig(response.json(), "result", "metadata_modified")
+
+
+def write_demo(demo: DemoFeed) -> list[str]:
+    """One 2024 resource holding every demo month: in the DataStore (paged) or as a CSV download."""
+    source, vocab, items = demo.source, demo.vocabulary, demo.items
+    assert isinstance(source, CkanSource) and vocab is not None
+    records = [to_record(item, source, vocab, None if "request_id" not in source.fields
+                         else f"{1_000_000 + i}/24") for i, item in enumerate(items)]
+    if source.derive_id_from:  # id-less feeds publish the identifying columns too
+        for record in records:
+            for name in source.derive_id_from:
+                record.setdefault(name, "")
+    datastore = not vocab.file_downloads
+    resource = {"id": f"{source.id}-2024", "name": f"{source.dataset}-2024", "format": "CSV",
+                "datastore_active": datastore, "last_modified": "2025-01-10T04:00:00.000000",
+                "url": f"https://{(source.extra_hosts or [source.host])[0]}/dataset/{source.dataset}/2024.csv"}
+    package = {"id": f"{source.dataset}-id", "name": source.dataset, "title": source.dataset,
+               "metadata_modified": "2025-01-10T04:00:00.000000", "num_resources": 1, "resources": [resource]}
+    envelope = {"help": f"{action_url(source, 'help_show')}?name=package_show", "success": True}
+    store(demo.archive, action_url(source, "package_show"), {"id": source.dataset},
+          as_json({**envelope, "result": package}), "application/json;charset=utf-8")
+    if datastore:
+        pages = _write_datastore(demo, source, records, resource["id"], envelope)
+    else:
+        columns = sorted({k for r in records for k in r})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, delimiter=";", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        # the declared charset is left out, as these portals serve CSVs (the source names its encoding)
+        store(demo.archive, resource["url"], None, text.getvalue().encode(source.encoding or "utf-8"), "text/csv")
+        pages = 1
+    return [f"{len(items):5} records, {pages} pages"]
+
+
+def _write_datastore(demo: DemoFeed, source: CkanSource, records: list[dict[str, Any]], resource_id: str,
+                     envelope: dict[str, Any]) -> int:
+    numbered = [{"_id": i + 1, **r} for i, r in enumerate(records)]
+    pages = pages_of(numbered, source.page_size)
+    for index, page in enumerate(pages):
+        params = {"resource_id": resource_id, "limit": source.page_size, "offset": index * source.page_size,
+                  "sort": "_id"}
+        result = {"resource_id": resource_id, "records": page, "total": len(numbered),
+                  "fields": [{"id": c, "type": "text"} for c in page[0]] if page else [],
+                  "_links": {"start": f"/api/3/action/datastore_search?resource_id={resource_id}"}}
+        store(demo.archive, action_url(source, "datastore_search"), params, as_json({**envelope, "result": result}),
+              "application/json;charset=utf-8")
+    return len(pages)
+
+
+CONNECTOR = Connector(CkanSource, write_demo, fetch_month=fetch_month, read_stamp=read_stamp)

@@ -54,3 +54,10 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, int | float):
         return repr(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def dig(data: object, *keys: str) -> object:
+    """``data[k1][k2]...``, or None where a level is not a mapping or lacks the key."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data

@@ -1,4 +1,5 @@
-"""When did a source last change? Each platform's dataset metadata, read through the HTTP layer.
+"""When did a source last change? Each platform's dataset metadata, read through the HTTP layer by its
+kind's stamp reader (``Connector.read_stamp``):
 
 - Socrata: ``/api/views/<4x4>.json`` -> ``rowsUpdatedAt`` (epoch seconds)
 - CKAN: ``package_show`` -> ``metadata_modified``
@@ -10,34 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources import ckan, opendatasoft, socrata
+from hotline_eval.sources import connector
+from hotline_eval.sources.base import SourceBase
 
 
-def source_version(client: HttpClient, source: Source) -> str:
+def source_version(client: HttpClient, source: SourceBase) -> str:
     """An opaque stamp that changes when the source's data changes."""
-    if source.kind == "socrata":
-        response = client.get(socrata.view_url(source))
-        stamp = _dig(response.json(), "rowsUpdatedAt")
-    elif source.kind == "ckan":
-        response = client.get(ckan.action_url(source, "package_show"), {"id": source.dataset})
-        stamp = _dig(response.json(), "result", "metadata_modified")
-    elif source.kind == "opendatasoft":
-        response = client.get(opendatasoft.dataset_url(source))
-        stamp = _dig(response.json(), "metas", "default", "data_processed")
-    else:
-        raise SourceFormatError(f"{source.id}: no freshness metadata for {source.kind} sources")
+    kind = connector(source)
+    if kind.read_stamp is None:
+        raise SourceFormatError(f"{source.id}: no freshness metadata for {kind.kind} sources")
+    response, stamp = kind.read_stamp(client, source)
     if stamp in (None, ""):
         raise SourceFormatError(f"{response.url}: no update stamp in the dataset metadata")
     return str(stamp)
-
-
-def _dig(data: object, *keys: str) -> object:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
 
 
 @dataclass(frozen=True)

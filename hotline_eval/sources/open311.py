@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from hotline_eval.config.registry import Source
+from pydantic import Field
+
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
+from hotline_eval.sources.base import Connector, SourceBase
+from hotline_eval.sources.demo import DemoFeed, as_json, pages_of, store, to_record
 from hotline_eval.sources.pages import Page
 from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.sources.socrata import month_bounds
@@ -28,7 +32,15 @@ STANDARD_FIELDS = {
 }
 
 
-def requests_url(source: Source) -> str:
+class Open311Source(SourceBase):
+    """A GeoReport v2 endpoint (``base_url`` ends before ``/requests.json``); ``fields`` overrides the
+    standard names."""
+
+    kind: Literal["open311"] = "open311"
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+
+
+def requests_url(source: Open311Source) -> str:
     return f"{source.base_url.rstrip('/')}/requests.json"
 
 
@@ -39,7 +51,7 @@ def month_window(month: str, timezone: str) -> tuple[str, str]:
     return start, end
 
 
-def request_pages(client: HttpClient, source: Source, month: str, timezone: str) -> Iterator[Page]:
+def request_pages(client: HttpClient, source: Open311Source, month: str, timezone: str) -> Iterator[Page]:
     start, end = month_window(month, timezone)
     for number in range(MAX_PAGES):
         params = {"start_date": start, "end_date": end, "page": number + 1, "page_size": source.page_size}
@@ -54,10 +66,30 @@ def request_pages(client: HttpClient, source: Source, month: str, timezone: str)
     raise SourceFormatError(f"{source.id}: more than {MAX_PAGES} pages for {month}")
 
 
-def fetch_month(client: HttpClient, source: Source, city_id: str, month: str, *, timezone: str,
+def fetch_month(client: HttpClient, source: Open311Source, city_id: str, month: str, *, timezone: str,
                 app_token: str | None = None) -> RawBatch:
     del app_token
     fields = {**STANDARD_FIELDS, **source.fields}
     pages = list(request_pages(client, source, month, timezone))
     return records_to_raw(pages, fields, city_id=city_id, source_id=source.id, partition_month=month,
                           updated_system_field=fields["updated_at"])
+
+
+def write_demo(demo: DemoFeed) -> list[str]:
+    """Each month's requests as ``requests.json`` pages, in the standard fields (or the source's own)."""
+    source, vocab = demo.source, demo.vocabulary
+    assert isinstance(source, Open311Source) and vocab is not None
+    mapped = source.model_copy(update={"fields": {**STANDARD_FIELDS, **source.fields}})
+    lines = []
+    for month, items in demo.months.items():
+        records = [to_record(item, mapped, vocab, f"{month.replace('-', '')}-{item.number:05d}") for item in items]
+        start, end = month_window(month, demo.city.timezone)
+        pages = pages_of(records, source.page_size)
+        for number, page in enumerate(pages):
+            params = {"start_date": start, "end_date": end, "page": number + 1, "page_size": source.page_size}
+            store(demo.archive, requests_url(source), params, as_json(page), "application/json; charset=utf-8")
+        lines.append(f"{month}: {len(items):5} records, {len(pages)} pages")
+    return lines
+
+
+CONNECTOR = Connector(Open311Source, write_demo, fetch_month=fetch_month, standard_fields=STANDARD_FIELDS)

@@ -42,7 +42,7 @@ def load_categories(folder: Path = MAPPINGS_DIR) -> pl.DataFrame:
 
 
 def registered_source_ids() -> frozenset[str]:
-    """The ids of the registry's sources ($HOTLINE_EVAL_CITIES or config/cities.yaml): what a mapping
+    """The ids of the registry's sources ($HOTLINE_EVAL_CITIES or config/cities/): what a mapping
     row may name besides ``*``."""
     return frozenset(source.id for _, source in load_registry().sources())
 

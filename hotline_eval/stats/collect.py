@@ -15,6 +15,7 @@ from hotline_eval.fetch.archive import archive_rows
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.fetch.log import fetch_log_row
 from hotline_eval.publish.warehouse import Append, Replace, Write
+from hotline_eval.sources.aggregate import AggregateTableSource
 from hotline_eval.stats.tables import fetch_stats, table_urls
 
 UNREADABLE_KEPT = 20  # unreadable cells listed per source
@@ -54,7 +55,7 @@ def fetch_all_stats(registry: Registry, client_for: Callable[[frozenset[str]], H
     """Fetch and parse every aggregate_table source, each with a client allowed its city's hosts
     (``client_for``); ``archive_dir`` is where the responses' archive rows say they are kept."""
     out = StatsFetch()
-    for city, source in registry.sources("aggregate_table"):
+    for city, source in registry.sources(AggregateTableSource):
         log = {"run_id": run_id, "source_id": source.id, "city_id": city.id, "partition_key": "*",
                "refresh": "full", "pages": len(table_urls(source))}
         try:

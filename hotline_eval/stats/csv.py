@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from hotline_eval.config.registry import Source
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.stats.grid import response_text
 
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTableSource
 
-def read_rows(response: ArchivedResponse, source: Source, _page_period: str | None = None) -> list[dict[str, Any]]:
+
+def read_rows(response: ArchivedResponse, source: AggregateTableSource,
+              _page_period: str | None = None) -> list[dict[str, Any]]:
     """The file's rows keyed by its header (names stripped of spaces and a byte-order mark)."""
     text = response_text(response, source)
     header = text.split("\n", 1)[0]

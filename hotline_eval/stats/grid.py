@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import TYPE_CHECKING
 
-from hotline_eval.config.registry import AggregateTable, Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTable, AggregateTableSource
 
-def response_text(response: ArchivedResponse, source: Source) -> str:
+
+def response_text(response: ArchivedResponse, source: AggregateTableSource) -> str:
     """A response's text: in the charset the source names (``encoding``: files whose server does not
     declare theirs), else as the response declares it."""
     return response.body.decode(source.encoding) if source.encoding else response.text()

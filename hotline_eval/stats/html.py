@@ -3,14 +3,16 @@ in every slot they cover."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bs4 import BeautifulSoup, Tag
 
-from hotline_eval.config.registry import AggregateTable, Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.stats.grid import grid_records, response_text
+
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTable, AggregateTableSource
 
 
 def _cell_span(cell: Tag, name: str) -> int:
@@ -52,6 +54,7 @@ def html_rows(html: str, table: AggregateTable, name: str) -> list[dict[str, str
     return grid_records(table_grid(tables[index]), table, f"{name} table #{index}")
 
 
-def read_rows(response: ArchivedResponse, source: Source, _page_period: str | None = None) -> list[dict[str, Any]]:
+def read_rows(response: ArchivedResponse, source: AggregateTableSource,
+              _page_period: str | None = None) -> list[dict[str, Any]]:
     assert source.table is not None
     return html_rows(response_text(response, source), source.table, response.url)

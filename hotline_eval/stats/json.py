@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTableSource
 
-def read_rows(response: ArchivedResponse, source: Source, _page_period: str | None = None) -> list[dict[str, Any]]:
+
+def read_rows(response: ArchivedResponse, source: AggregateTableSource,
+              _page_period: str | None = None) -> list[dict[str, Any]]:
     table = source.table
     assert table is not None
     data: Any = response.json()

@@ -17,11 +17,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from hotline_eval.config.registry import AggregateTable, Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
@@ -30,6 +29,9 @@ from hotline_eval.stats import html as html_reader
 from hotline_eval.stats import json as json_reader
 from hotline_eval.stats import text as text_reader
 from hotline_eval.stats import xlsx as xlsx_reader
+
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTable, AggregateTableSource
 
 STATS_SCHEMA = {"city_id": pl.String, "source_id": pl.String, "period": pl.String, "metric": pl.String,
                 "value": pl.Float64, "unit": pl.String, "source_url": pl.String, "sha256": pl.String,
@@ -41,7 +43,7 @@ UNIT_WORDS = {"s", "sec", "secs", "second", "seconds", "seg", "segundos", "sek",
               "calls", "cases", "llamadas", "anrufe", "次", "通"}
 
 
-def table_pages(source: Source) -> list[tuple[str, str | None]]:
+def table_pages(source: AggregateTableSource) -> list[tuple[str, str | None]]:
     """(URL, period the page states only in its title, if so) of every file or page the source's
     figures are read from, oldest first."""
     table = source.table
@@ -55,18 +57,19 @@ def table_pages(source: Source) -> list[tuple[str, str | None]]:
             for p, period in paths]
 
 
-def table_urls(source: Source) -> list[str]:
+def table_urls(source: AggregateTableSource) -> list[str]:
     return [url for url, _ in table_pages(source)]
 
 
 # format -> (response, source, period the page states only in its title) -> rows keyed by column name
-Reader = Callable[[ArchivedResponse, Source, str | None], list[dict[str, Any]]]
+Reader = Callable[[ArchivedResponse, "AggregateTableSource", str | None], list[dict[str, Any]]]
 READERS: dict[str, Reader] = {"csv": csv_reader.read_rows, "xlsx": xlsx_reader.read_rows,
                               "html": html_reader.read_rows, "json": json_reader.read_rows,
                               "text": text_reader.read_rows}
 
 
-def source_rows(response: ArchivedResponse, source: Source, page_period: str | None = None) -> list[dict[str, Any]]:
+def source_rows(response: ArchivedResponse, source: AggregateTableSource,
+                page_period: str | None = None) -> list[dict[str, Any]]:
     table = source.table
     assert table is not None
     reader = READERS.get(table.format)
@@ -128,7 +131,7 @@ def _normal(text: Any) -> str:
 
 
 
-def parse_stats(response: ArchivedResponse, source: Source, city_id: str,
+def parse_stats(response: ArchivedResponse, source: AggregateTableSource, city_id: str,
                 page_period: str | None = None) -> tuple[pl.DataFrame, list[str]]:
     """(long stats rows, problems). A missing column is an error; a bad cell is a problem, listed.
     ``page_period`` is the period of a page that states it only in its title (``pages``)."""
@@ -184,7 +187,7 @@ def _kept_rows(rows: list[dict[str, Any]], table: AggregateTable) -> Iterator[di
             yield row
 
 
-def fetch_stats(client: HttpClient, source: Source, city_id: str
+def fetch_stats(client: HttpClient, source: AggregateTableSource, city_id: str
                 ) -> tuple[pl.DataFrame, list[str], list[ArchivedResponse]]:
     """Every page or file of an aggregate source, parsed: (long rows, unreadable cells, responses).
     Pages come oldest first, so where two publish the same period the newer one's figure stands."""

@@ -4,14 +4,16 @@ regular expression from a sentence."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bs4 import BeautifulSoup
 
-from hotline_eval.config.registry import AggregateTable, Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.stats.grid import grid_records, response_text
+
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTable, AggregateTableSource
 
 
 def page_text(text: str) -> str:
@@ -42,7 +44,8 @@ def text_grid(text: str, header_label: str, labels: list[str], name: str) -> lis
     return grid
 
 
-def read_rows(response: ArchivedResponse, source: Source, page_period: str | None = None) -> list[dict[str, Any]]:
+def read_rows(response: ArchivedResponse, source: AggregateTableSource,
+              page_period: str | None = None) -> list[dict[str, Any]]:
     table = source.table
     assert table is not None
     text = page_text(response_text(response, source))

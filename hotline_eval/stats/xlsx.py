@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastexcel
 import polars as pl
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.stats.grid import grid_records
+
+if TYPE_CHECKING:
+    from hotline_eval.sources.aggregate import AggregateTableSource
 
 
 def xlsx_grid(body: bytes, sheet: str | None, name: str) -> list[list[str]]:
@@ -27,7 +29,8 @@ def xlsx_grid(body: bytes, sheet: str | None, name: str) -> list[list[str]]:
     return [[cell or "" for cell in row] for row in frame.rows()]
 
 
-def read_rows(response: ArchivedResponse, source: Source, _page_period: str | None = None) -> list[dict[str, Any]]:
+def read_rows(response: ArchivedResponse, source: AggregateTableSource,
+              _page_period: str | None = None) -> list[dict[str, Any]]:
     table = source.table
     assert table is not None
     return grid_records(xlsx_grid(response.body, table.sheet, response.url), table, response.url)

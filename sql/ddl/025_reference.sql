@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS staging.cities (
     in_2024_report BOOLEAN NOT NULL,
     n_sources INTEGER NOT NULL
 );
-COMMENT ON TABLE staging.cities IS 'The evaluated cities as registered in config/cities.yaml';
+COMMENT ON TABLE staging.cities IS 'The evaluated cities as registered in config/cities/ (one file per city)';
 COMMENT ON COLUMN staging.cities.city_id IS 'Registry city id';
 COMMENT ON COLUMN staging.cities.name_en IS 'Name in English';
 COMMENT ON COLUMN staging.cities.name_local IS 'Name in the local language and script';

@@ -11,11 +11,12 @@ import pytest
 
 from hotline_eval.config.evaluation import DEFAULT_EVALUATION_FILE, load_evaluation
 from hotline_eval.config.files import read_config_csv
-from hotline_eval.config.registry import DEFAULT_CITIES_FILE, load_registry
+from hotline_eval.config.registry import load_registry
 from hotline_eval.errors import ConfigError
 from hotline_eval.evaluation.curated import DEFAULT_EVIDENCE_FILE, load_evidence
 from hotline_eval.evaluation.framework import DEFAULT_FRAMEWORK_FILE, PRIMARY_IDS, load_framework
 from hotline_eval.staging.mappings import MAPPINGS_DIR, load_mappings
+from tests.config.city_copies import copy_registry
 
 HEADER = "source_id,raw_value,mapped_value\n"
 
@@ -150,13 +151,14 @@ def test_a_framework_without_all_four_primaries_fails_at_load(tmp_path: Path) ->
 
 # --- the registry and the evaluation settings -------------------------------------------------------------
 def test_a_misspelt_source_field_fails_at_load(tmp_path: Path) -> None:
-    text = DEFAULT_CITIES_FILE.read_text(encoding="utf-8")
-    assert text.count("          agency: agency_responsible\n") == 1
-    path = tmp_path / "cities.yaml"
-    path.write_text(text.replace("          agency: agency_responsible\n", "          agncy: agency_responsible\n"))
+    folder = copy_registry(tmp_path)
+    path = folder / "san_francisco.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("      agency: agency_responsible\n") == 1
+    path.write_text(text.replace("      agency: agency_responsible\n", "      agncy: agency_responsible\n"))
     with pytest.raises(ConfigError, match=re.escape("city 'san_francisco', field 'sources.sf_311_socrata.fields': "
                                                     "Value error, unknown staging fields ['agncy']")):
-        load_registry(path)
+        load_registry(folder)
 
 
 def test_an_evaluation_month_that_is_no_month_fails_at_load(tmp_path: Path) -> None:

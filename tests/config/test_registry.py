@@ -1,21 +1,21 @@
-"""The city registry: the real file is complete and valid; bad files fail with file, city and field."""
+"""The city registry: the real folder is complete and valid; bad files fail with file, city and field."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import yaml
 
-from hotline_eval.config.registry import DEFAULT_CITIES_FILE, load_registry
+from hotline_eval.config.registry import DEFAULT_CITIES_DIR, load_registry
 from hotline_eval.errors import ConfigError
+from tests.config.city_copies import copy_registry, mutate_city
 
 REPORT_CITIES = {"beijing", "shanghai", "guangzhou", "hong_kong", "seoul", "singapore", "tokyo", "berlin", "paris",
                  "madrid", "london", "toronto", "new_york", "san_francisco"}
 
 
 def test_the_registry_has_twenty_cities_including_the_reports_fourteen() -> None:
-    registry = load_registry(DEFAULT_CITIES_FILE)
+    registry = load_registry(DEFAULT_CITIES_DIR)
     ids = {c.id for c in registry.cities}
     assert len(registry.cities) == 20
     assert REPORT_CITIES <= ids
@@ -26,47 +26,46 @@ def test_the_registry_has_twenty_cities_including_the_reports_fourteen() -> None
 
 
 def test_new_york_is_configured_for_the_real_socrata_dataset() -> None:
-    city, source = load_registry(DEFAULT_CITIES_FILE).source("nyc_311_socrata")
+    city, source = load_registry(DEFAULT_CITIES_DIR).source("nyc_311_socrata")
     assert city.id == "new_york" and source.kind == "socrata" and source.dataset == "erm2-nwe9"
     assert source.base_url == "https://data.cityofnewyork.us"
     assert source.fields["request_id"] == "unique_key" and source.fields["created_at"] == "created_date"
     assert "data.cityofnewyork.us" in city.hosts
 
 
-def _write_broken(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load(DEFAULT_CITIES_FILE.read_text(encoding="utf-8"))
-    mutate(raw)
-    path = tmp_path / "cities.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
+def _write_broken(tmp_path: Path, city_id: str, mutate) -> Path:
+    """A copy of the registry folder whose ``city_id`` file ``mutate`` changed: the folder."""
+    folder = copy_registry(tmp_path)
+    mutate_city(folder, city_id, mutate)
+    return folder
 
 
 def test_bad_timezone_names_file_city_and_field(tmp_path: Path) -> None:
     def mutate(raw):
-        next(c for c in raw["cities"] if c["id"] == "seoul")["timezone"] = "Asia/Seul"
+        raw["timezone"] = "Asia/Seul"
 
-    path = _write_broken(tmp_path, mutate)
-    with pytest.raises(ConfigError, match=r"cities.yaml: invalid city registry:\n  city 'seoul', field 'timezone': "
+    path = _write_broken(tmp_path, "seoul", mutate)
+    with pytest.raises(ConfigError, match=r"seoul.yaml: invalid city registry:\n  city 'seoul', field 'timezone': "
                                           r".*unknown IANA timezone 'Asia/Seul'"):
         load_registry(path)
 
 
 def test_bad_source_field_names_the_source(tmp_path: Path) -> None:
     def mutate(raw):
-        nyc = next(c for c in raw["cities"] if c["id"] == "new_york")
-        nyc["sources"][0]["page_size"] = -5
+        raw["sources"][0]["page_size"] = -5
 
-    path = _write_broken(tmp_path, mutate)
-    with pytest.raises(ConfigError, match=r"city 'new_york', field 'sources.nyc_311_socrata.page_size'"):
+    path = _write_broken(tmp_path, "new_york", mutate)
+    with pytest.raises(ConfigError, match=r"new_york.yaml: invalid city registry:\n  "
+                                          r"city 'new_york', field 'sources.nyc_311_socrata.page_size'"):
         load_registry(path)
 
 
 def test_missing_population_year_and_unknown_key(tmp_path: Path) -> None:
     def mutate(raw):
-        del raw["cities"][0]["population"]["year"]
-        raw["cities"][1]["mayor"] = "someone"
+        del raw["population"]["year"]
+        raw["mayor"] = "someone"
 
-    path = _write_broken(tmp_path, mutate)
+    path = _write_broken(tmp_path, "toronto", mutate)
     with pytest.raises(ConfigError) as info:
         load_registry(path)
     message = str(info.value)
@@ -84,14 +83,13 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_socrata_sources_ask_for_the_mapped_fields_and_a_bad_select_is_named(tmp_path: Path) -> None:
-    registry = load_registry(DEFAULT_CITIES_FILE)
+    registry = load_registry(DEFAULT_CITIES_DIR)
     socrata_sources = [s for c in registry.cities for s in c.sources if s.kind == "socrata"]
     assert socrata_sources and {s.select for s in socrata_sources} == {"mapped"}
 
     def mutate(raw):
-        nyc = next(c for c in raw["cities"] if c["id"] == "new_york")
-        nyc["sources"][0]["select"] = "everything"
+        raw["sources"][0]["select"] = "everything"
 
-    path = _write_broken(tmp_path, mutate)
+    path = _write_broken(tmp_path, "new_york", mutate)
     with pytest.raises(ConfigError, match=r"city 'new_york', field 'sources.nyc_311_socrata.select'"):
         load_registry(path)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from hotline_eval.config.registry import load_registry
 from hotline_eval.errors import ConfigError, SourceFormatError
@@ -17,7 +16,7 @@ from hotline_eval.portals.catalogue import (
     parse_open311_services,
 )
 from hotline_eval.portals.rules import PortalRules
-from tests.helpers import PROJECT
+from tests.config.city_copies import copy_registry, mutate_city
 from tests.portals.helpers import DEMO_PAGES, NYC_FIELDS, PAGES, page
 
 
@@ -86,10 +85,8 @@ def test_directory_records_errors(body: bytes, message: str) -> None:
 
 
 def test_records_only_for_service_directories(tmp_path: Path) -> None:
-    registry = yaml.safe_load((PROJECT / "config" / "cities.yaml").read_text(encoding="utf-8"))
-    registry["cities"][0]["portals"][0]["records"] = {"code": ["x"], "name": ["x"]}
-    path = tmp_path / "cities.yaml"
-    path.write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    path = copy_registry(tmp_path)
+    mutate_city(path, "new_york", lambda city: city["portals"][0].update(records={"code": ["x"], "name": ["x"]}))
     with pytest.raises(ConfigError, match="`records` describes a service directory"):
         load_registry(path)
 

@@ -10,10 +10,12 @@ import zipfile
 import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources import ckan, open311, opendatasoft, socrata
+from hotline_eval.sources.ckan import CkanSource
+from hotline_eval.sources.open311 import Open311Source
+from hotline_eval.sources.opendatasoft import OpendatasoftSource
 from tests.helpers import nyc_record, nyc_source, serve_socrata_pages
 
 TORONTO_FIELDS = {"created_at": "Creation Date", "status": "Status", "category": "Service Request Type",
@@ -22,12 +24,12 @@ TORONTO_ID_FIELDS = ["Creation Date", "Service Request Type", "Division", "Ward"
                      "First 3 Chars of Postal Code", "Intersection Street 1", "Intersection Street 2"]
 
 
-def ckan_source(base: str, **overrides) -> Source:
+def ckan_source(base: str, **overrides) -> CkanSource:
     settings = dict(id="toronto_311_ckan", kind="ckan", base_url=base, docs_url="https://open.toronto.ca/",
                     licence="Open Government Licence – Toronto", dataset="311-service-requests-customer-initiated",
                     fields=TORONTO_FIELDS, derive_id_from=TORONTO_ID_FIELDS, page_size=2)
     settings.update(overrides)
-    return Source(**settings)
+    return CkanSource(**settings)
 
 
 def ckan_ok(result) -> str:
@@ -115,8 +117,8 @@ PARIS_FIELDS = {"request_id": "id_dmr", "created_at": "datedecl", "category": "t
                 "district": "arrondissement", "latitude": "geo_point_2d.lat", "longitude": "geo_point_2d.lon"}
 
 
-def paris_source(base: str, page_size: int = 2) -> Source:
-    return Source(id="paris_dansmarue_ods", kind="opendatasoft", base_url=base, docs_url="https://opendata.paris.fr",
+def paris_source(base: str, page_size: int = 2) -> OpendatasoftSource:
+    return OpendatasoftSource(id="paris_dansmarue_ods", kind="opendatasoft", base_url=base, docs_url="https://opendata.paris.fr",
                   licence="ODbL", dataset="dans-ma-rue", fields=PARIS_FIELDS, page_size=page_size)
 
 
@@ -156,7 +158,7 @@ def test_opendatasoft_switches_to_export_beyond_the_offset_window(server: HTTPSe
 
 
 def test_open311_wrapped_list_paging_and_offsets(server: HTTPServer, client: HttpClient) -> None:
-    source = Source(id="city_open311", kind="open311", base_url=server.url_for("/open311/v2").rstrip("/"),
+    source = Open311Source(id="city_open311", kind="open311", base_url=server.url_for("/open311/v2").rstrip("/"),
                     docs_url="https://wiki.open311.org/GeoReport_v2", licence="open", page_size=2)
     start, end = open311.month_window("2018-10", "America/Toronto")
     assert (start, end) == ("2018-10-01T00:00:00-04:00", "2018-11-01T00:00:00-04:00")

@@ -6,14 +6,14 @@ import polars as pl
 import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.config.registry import Source
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.http import HttpClient
+from hotline_eval.sources.aggregate import AggregateTableSource
 from hotline_eval.stats.tables import fetch_stats, parse_number, parse_stats, table_urls
 
 
-def stats_source(base: str, table: dict, **extra) -> Source:
-    return Source(id="stats", kind="aggregate_table", base_url=base, docs_url="https://example.org/docs",
+def stats_source(base: str, table: dict, **extra) -> AggregateTableSource:
+    return AggregateTableSource(id="stats", kind="aggregate_table", base_url=base, docs_url="https://example.org/docs",
                   licence="open", table=table, **extra)
 
 
