@@ -10,8 +10,6 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-import assets.config
-import assets.requests
 from assets.config import ProjectConfig
 from assets.hotline_stats import hotline_stats_asset
 from assets.marts import mart_assets
@@ -38,11 +36,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     config = ProjectConfig.load(settings)
     registry, evaluation = config.registry, config.evaluation
     partitions = city_month_partitions(registry, evaluation)
-    # transitional: sensors/freshness.py reads these as module names
-    assets.config.REGISTRY.bind(registry)
-    assets.requests.CITY_MONTHS.bind(partitions)
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
-    auto = automation(partitions)
+    auto = automation(partitions, registry)
     return dg.Definitions(
         assets=[*reference_assets(registry), *request_assets(registry, evaluation, partitions),
                 hotline_stats_asset(registry), *portal_assets(registry), *mart_assets(registry, evaluation),

@@ -5,7 +5,6 @@ built by `request_assets` from the registry and the evaluation window (the parti
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.config import Bound
 from assets.partitions import city_month_partitions
 from assets.reference import MAPPINGS
 from assets.resources import HttpResource, SourceCredentials
@@ -22,7 +21,6 @@ from hotline_eval.staging.service_requests import unmapped_share
 RAW = dg.AssetKey(["raw", "service_request_records"])
 STAGED = dg.AssetKey(["staging", "service_requests"])
 # transitional, for sensors/freshness.py: the partitions the definitions factory built
-CITY_MONTHS: Bound[dg.MultiPartitionsDefinition] = Bound("the city x month partitions")
 
 
 def _city_month(context: dg.AssetExecutionContext) -> tuple[str, str]:

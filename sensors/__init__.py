@@ -10,6 +10,7 @@ import dagster as dg
 from assets.hotline_stats import STATS
 from assets.partitions import partition_key
 from assets.requests import RAW, STAGED
+from hotline_eval.config.registry import Registry
 from sensors.freshness import host_tags, make_freshness_sensor, record_run_failures
 from sensors.run_recovery import release_dead_runs_sensor
 
@@ -29,7 +30,7 @@ score_job = dg.define_asset_job(
 )
 
 
-def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition) -> dg.ScheduleDefinition:
+def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition, registry: Registry) -> dg.ScheduleDefinition:
     """The nightly refresh of the current month of every request-level city of `partitions`."""
     cities = partitions.get_partitions_def_for_dimension("city").get_partition_keys()
 
@@ -41,7 +42,7 @@ def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition) -> dg
         for city in cities:
             key = partition_key(city, month)
             yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key,
-                                tags=host_tags(city), run_config=INCREMENTAL)
+                                tags=host_tags(registry, city), run_config=INCREMENTAL)
 
     return daily_current_month
 
@@ -74,10 +75,11 @@ class Automation:
     sensors: list
 
 
-def automation(partitions: dg.MultiPartitionsDefinition) -> Automation:
+def automation(partitions: dg.MultiPartitionsDefinition, registry: Registry) -> Automation:
     """The jobs, schedules and sensors of the code location."""
     return Automation(
         jobs=JOBS,
-        schedules=[daily_current_month_schedule(partitions), daily_scoring, weekly_portals],
-        sensors=[make_freshness_sensor(ingest_job), record_run_failures, release_dead_runs_sensor],
+        schedules=[daily_current_month_schedule(partitions, registry), daily_scoring, weekly_portals],
+        sensors=[make_freshness_sensor(ingest_job, registry, partitions), record_run_failures,
+                 release_dead_runs_sensor],
     )

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.config import REGISTRY
 from assets.partitions import partition_key
-from assets.requests import CITY_MONTHS
 from assets.resources import HttpResource
 from assets.warehouse_io import warehouse
+from hotline_eval.config.registry import Registry
 from hotline_eval.errors import HotlineEvalError
 from hotline_eval.publish.runlog import failure_rows
 from hotline_eval.publish.warehouse import Append, replace_many
@@ -20,13 +19,16 @@ from hotline_eval.sources.freshness import changed_sources, source_version
 HOST_TAG = "hotline_eval/source_host"
 
 
-def host_tags(city_id: str) -> dict[str, str]:
+def host_tags(registry: Registry, city_id: str) -> dict[str, str]:
     """Runs of one source host share a tag; dagster.yaml allows one run per tag value at a time."""
-    hosts = sorted({s.host for s in REGISTRY.city(city_id).sources if is_request_level(s)})
+    hosts = sorted({s.host for s in registry.city(city_id).sources if is_request_level(s)})
     return {HOST_TAG: ",".join(hosts)} if hosts else {}
 
 
-def make_freshness_sensor(job) -> dg.SensorDefinition:  # an asset job (define_asset_job)
+def make_freshness_sensor(job, registry: Registry, partitions: dg.MultiPartitionsDefinition) -> dg.SensorDefinition:
+    """`job` is the request job (define_asset_job); the cities polled are those of `partitions`."""
+    cities = set(partitions.get_partitions_def_for_dimension("city").get_partition_keys())
+
     @dg.sensor(job=job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED,
                description="Polls each request feed's dataset metadata (Socrata rowsUpdatedAt, CKAN "
                            "metadata_modified, Opendatasoft data_processed) and requests runs for the current "
@@ -34,10 +36,9 @@ def make_freshness_sensor(job) -> dg.SensorDefinition:  # an asset job (define_a
     def source_freshness(context: dg.SensorEvaluationContext, http: HttpResource):
         previous = json.loads(context.cursor) if context.cursor else {}
         current = dict(previous)
-        cities = set(CITY_MONTHS.get_partitions_def_for_dimension("city").get_partition_keys())
         month = datetime.now(UTC).strftime("%Y-%m")
         requests: list[dg.RunRequest] = []
-        for city, source in REGISTRY.sources():
+        for city, source in registry.sources():
             if city.id not in cities or not has_freshness(source):
                 continue
             try:
@@ -46,10 +47,10 @@ def make_freshness_sensor(job) -> dg.SensorDefinition:  # an asset job (define_a
                 # keep the old stamp: the source is checked again next time
                 context.log.warning(f"{source.id}: freshness unknown: {exc}")
         for change in changed_sources(previous, current):
-            city, _ = REGISTRY.source(change.source_id)
+            city, _ = registry.source(change.source_id)
             key = partition_key(city.id, month)
             requests.append(dg.RunRequest(run_key=f"{change.source_id}@{change.version}:{key}", partition_key=key,
-                                          tags=host_tags(city.id),
+                                          tags=host_tags(registry, city.id),
                                           run_config={"ops": {"raw__service_request_records": {
                                               "config": {"incremental": True}}}}))
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))

@@ -12,18 +12,17 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pytest_httpserver import HTTPServer
 
+from assets.partitions import city_month_partitions
 from assets.resources import LiveHttpResource
 from definitions import build_definitions
+from hotline_eval.config.evaluation import load_evaluation
 from hotline_eval.config.registry import load_registry
 from hotline_eval.config.settings import load_settings
-from sensors.freshness import record_run_failures
+from sensors import ingest_job
+from sensors.freshness import make_freshness_sensor, record_run_failures
 from tests.helpers import FIXTURES
 
 defs = build_definitions(load_settings())
-
-
-def _freshness(defs_: dg.Definitions) -> dg.SensorDefinition:
-    return next(s for s in defs_.sensors if s.name == "source_freshness")
 
 
 def test_freshness_sensor_requests_runs_only_for_changed_sources(server: HTTPServer, tmp_path: Path,
@@ -31,10 +30,10 @@ def test_freshness_sensor_requests_runs_only_for_changed_sources(server: HTTPSer
     text = (FIXTURES / "cities_min.yaml").read_text().replace("https://data.cityofnewyork.us",
                                                               server.url_for("/").rstrip("/"))
     (tmp_path / "cities.yaml").write_text(text)
-    monkeypatch.setattr("sensors.freshness.REGISTRY", load_registry(tmp_path / "cities.yaml"))
+    registry = load_registry(tmp_path / "cities.yaml")
     http = LiveHttpResource(archive_dir=str(tmp_path / "a"), min_interval_s=0, max_attempts=1,
                             private_hosts=["localhost"])
-    sensor = _freshness(defs)
+    sensor = make_freshness_sensor(ingest_job, registry, city_month_partitions(registry, load_evaluation()))
     server.expect_oneshot_request("/api/views/erm2-nwe9.json").respond_with_json(
         {"id": "erm2-nwe9", "name": "311 Service Requests from 2010 to Present", "rowsUpdatedAt": 1732500000})
     first = sensor(dg.build_sensor_context(cursor=None, resources={"http": http}))
