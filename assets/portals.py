@@ -6,8 +6,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.resources import HttpResource
-from assets.warehouse_io import WAREHOUSE_POOL, fetch_log_row, warehouse
+from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.config.registry import Registry
+from hotline_eval.fetch.log import fetch_log_row
 from hotline_eval.portals.refresh import (
     catalog_summary,
     evidence_coverage,

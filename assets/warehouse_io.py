@@ -10,11 +10,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from hotline_eval.errors import is_permanent
-from hotline_eval.fetch.log import fetch_log_row
 from hotline_eval.publish.warehouse import apply_ddl
-
-# fetch_log_row is the library's (hotline_eval.fetch.log), importable here too for the assets that log fetches
-__all__ = ["WAREHOUSE_POOL", "fetch_log_row", "permanent_failure", "warehouse"]
 
 # every asset that writes the work database runs in this pool: DuckDB allows one writing process
 WAREHOUSE_POOL = "duckdb_warehouse"

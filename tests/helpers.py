@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import polars as pl
 from pytest_httpserver import HTTPServer
 
 from hotline_eval.fetch.archive import Archive
 from hotline_eval.fetch.http import HttpClient, HttpPolicy
+from hotline_eval.publish.warehouse import apply_ddl, replace_rows
 from hotline_eval.sources import socrata
 from hotline_eval.sources.socrata import SocrataSource
 
@@ -113,3 +116,32 @@ def serve_socrata_view(server: HTTPServer, source: SocrataSource, columns: list[
 def soda_body(records: list[Any]) -> str:
     """A page as SODA writes it: compact, one record per line (soda-fountain's JsonExporter)."""
     return "[" + "\n,".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in records) + "]\n"
+
+
+def serve_socrata_query(server: HTTPServer, source: SocrataSource, where: str, records: list[dict] | str) -> None:
+    """Serve the metadata and one page answering the connector's first query for ``where``; a string is
+    served as an HTML error page (a portal answering in place of the API)."""
+    select = serve_socrata_view(server, source, NYC_COLUMNS)
+    params = {k: str(v) for k, v in socrata.page_params(source, where, 0, select=select).items()}
+    handler = server.expect_oneshot_request(f"/resource/{source.dataset}.json", query_string=params)
+    if isinstance(records, str):
+        handler.respond_with_data(records, content_type="text/html")
+    else:
+        handler.respond_with_json(records)
+
+
+def mappings_rows(values: list[str]) -> pl.DataFrame:
+    """staging.value_mappings rows mapping each value to the phone channel."""
+    return pl.DataFrame({"mapping": "channel", "source_id": "*", "raw_value": values,
+                         "mapped_value": "phone", "mapping_file": "x.csv"})
+
+
+def work_db_with_mappings(tmp_path: Path, values: list[str]) -> Path:
+    """A work database with the schema and one value mapping per value: something to publish."""
+    path = tmp_path / "work.duckdb"
+    con = duckdb.connect(str(path))
+    apply_ddl(con)
+    replace_rows(con, "staging.value_mappings", mappings_rows(values))
+    con.close()
+    return path
+

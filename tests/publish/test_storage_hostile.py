@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
 
@@ -18,22 +17,9 @@ from assets.warehouse_io import warehouse
 from hotline_eval.errors import ArchiveError, FetchError, PolicyError, is_permanent, is_retryable
 from hotline_eval.publish import warehouse as warehouse_module
 from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
+from tests.helpers import mappings_rows, work_db_with_mappings
 
 DISK_FULL = 'IO Error: Could not write file "work.duckdb.wal": No space left on device'
-
-
-def mappings_rows(values: list[str]) -> pl.DataFrame:
-    return pl.DataFrame({"mapping": "channel", "source_id": "*", "raw_value": values,
-                         "mapped_value": "phone", "mapping_file": "x.csv"})
-
-
-def _work_db(tmp_path: Path, values: list[str]) -> Path:
-    path = tmp_path / "work.duckdb"
-    con = duckdb.connect(str(path))
-    apply_ddl(con)
-    replace_rows(con, "staging.value_mappings", mappings_rows(values))
-    con.close()
-    return path
 
 
 def _published_values(analyst: Path) -> list[str]:
@@ -69,7 +55,7 @@ def test_publish_removes_temp_files_of_dead_publishers_and_keeps_a_running_ones(
     other = tmp_path / f".other.duckdb.publishing-{dead}"  # another file's publish: not ours to judge
     for path in [*stale, *running, other]:
         path.write_bytes(b"\0" * 4096)
-    publish(_work_db(tmp_path, ["a"]), analyst)
+    publish(work_db_with_mappings(tmp_path, ["a"]), analyst)
     assert [p for p in stale if p.exists()] == []
     assert all(p.exists() for p in running), "a publish still running keeps its files"
     assert other.exists()
@@ -91,7 +77,7 @@ def _fail_at_swap(src: object, dst: object) -> None:
 @pytest.mark.parametrize("failure", ["copy", "swap"])
 def test_a_failing_publish_leaves_no_temp_file_or_wal(tmp_path: Path, monkeypatch, failure: str) -> None:
     analyst = tmp_path / "hotline_eval.duckdb"
-    work = _work_db(tmp_path, ["a"])
+    work = work_db_with_mappings(tmp_path, ["a"])
     publish(work, analyst)
     before = analyst.read_bytes()
     if failure == "copy":

@@ -11,16 +11,11 @@ import polars as pl
 import pytest
 
 from hotline_eval.publish.warehouse import Replace, WarehouseError, apply_ddl, publish, replace_many, replace_rows
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, mappings_rows, work_db_with_mappings
 
 # scripts/test.sh installs a DuckDB 1.4 client here from tools/duckdb14/uv.lock, as analysts' tools (DBeaver's
 # driver, older CLIs) have
 DUCKDB_1X_PYTHON = PROJECT / ".venv-duckdb14" / "bin" / "python"
-
-
-def mappings_rows(values: list[str]) -> pl.DataFrame:
-    return pl.DataFrame({"mapping": "channel", "source_id": "*", "raw_value": values,
-                         "mapped_value": "phone", "mapping_file": "x.csv"})
 
 
 def test_ddl_is_idempotent_and_every_analyst_column_has_a_comment(tmp_path: Path) -> None:
@@ -65,20 +60,11 @@ def test_only_known_tables_can_be_written(tmp_path: Path) -> None:
         replace_rows(con, "staging.x; DROP TABLE raw.rejects", mappings_rows(["a"]))
 
 
-def _work_db(tmp_path: Path, values: list[str]) -> Path:
-    path = tmp_path / "work.duckdb"
-    con = duckdb.connect(str(path))
-    apply_ddl(con)
-    replace_rows(con, "staging.value_mappings", mappings_rows(values))
-    con.close()
-    return path
-
-
 def test_publish_swaps_in_a_complete_copy_and_old_readers_keep_theirs(tmp_path: Path) -> None:
     analyst = tmp_path / "out" / "hotline_eval.duckdb"
-    publish(_work_db(tmp_path, ["a"]), analyst)
+    publish(work_db_with_mappings(tmp_path, ["a"]), analyst)
     reader = duckdb.connect(str(analyst), read_only=True)  # an analyst holding the file open
-    publish(_work_db(tmp_path, ["a", "b", "c"]), analyst)  # a refresh does not wait for them
+    publish(work_db_with_mappings(tmp_path, ["a", "b", "c"]), analyst)  # a refresh does not wait for them
     assert reader.execute("SELECT count(*) FROM staging.value_mappings").fetchone() == (1,)
     # a new reader in another process gets the new file (within one process DuckDB shares the open
     # database between connections to the same path, so the old one stays until all are closed)
@@ -96,7 +82,7 @@ def test_publish_swaps_in_a_complete_copy_and_old_readers_keep_theirs(tmp_path: 
 
 def test_a_failed_publish_leaves_the_published_file_intact(tmp_path: Path) -> None:
     analyst = tmp_path / "hotline_eval.duckdb"
-    publish(_work_db(tmp_path, ["a"]), analyst)
+    publish(work_db_with_mappings(tmp_path, ["a"]), analyst)
     before = analyst.read_bytes()
     with pytest.raises(duckdb.Error):
         publish(tmp_path / "missing" / "work.duckdb", analyst)
@@ -108,7 +94,7 @@ def test_a_failed_publish_leaves_the_published_file_intact(tmp_path: Path) -> No
                     reason="DuckDB 1.4 client not installed (scripts/test.sh installs it)")
 def test_published_file_opens_in_duckdb_1_4(tmp_path: Path) -> None:
     analyst = tmp_path / "hotline_eval.duckdb"
-    publish(_work_db(tmp_path, ["a", "b"]), analyst)
+    publish(work_db_with_mappings(tmp_path, ["a", "b"]), analyst)
     code = ("import sys, duckdb; con = duckdb.connect(sys.argv[1], read_only=True); "
             "print(duckdb.__version__, con.execute('SELECT count(*) FROM staging.value_mappings').fetchone()[0])")
     out = subprocess.run([str(DUCKDB_1X_PYTHON), "-c", code, str(analyst)], capture_output=True, text=True,

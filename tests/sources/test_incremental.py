@@ -16,7 +16,7 @@ from assets.resources import LiveHttpResource, SourceCredentials
 from hotline_eval.config.evaluation import load_evaluation
 from hotline_eval.config.registry import load_registry
 from hotline_eval.sources import socrata
-from tests.helpers import FIXTURES, NYC_COLUMNS, nyc_record, serve_socrata_view
+from tests.helpers import FIXTURES, nyc_record, serve_socrata_query
 
 KEY = dg.MultiPartitionKey({"city": "new_york", "month": "2024-03"})
 INCREMENTAL = {"ops": {"raw__service_request_records": {"config": {"incremental": True}}}}
@@ -41,16 +41,6 @@ def live_nyc(server: HTTPServer, tmp_path: Path):
     return registry.source("nyc_311_socrata")[1], resources, tmp_path / "work.duckdb", assets
 
 
-def _serve(server: HTTPServer, source, where: str, records: list[dict] | str) -> None:
-    select = serve_socrata_view(server, source, NYC_COLUMNS)
-    params = {k: str(v) for k, v in socrata.page_params(source, where, 0, select=select).items()}
-    handler = server.expect_oneshot_request(f"/resource/{source.dataset}.json", query_string=params)
-    if isinstance(records, str):
-        handler.respond_with_data(records, content_type="text/html")
-    else:
-        handler.respond_with_json(records)
-
-
 def _rows(db: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -62,13 +52,13 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_nyc) -> None:
     source, resources, db, assets = live_nyc
     where = socrata.month_where(source, "2024-03")
-    _serve(server, source, where, [
+    serve_socrata_query(server, source, where, [
         nyc_record(1, "2024-03-01T08:00:00.000", closed="2024-03-01T10:00:00.000", updated="2024-03-01T10:00:01.000Z"),
         nyc_record(2, "2024-03-02T08:00:00.000", status="Open", updated="2024-03-02T08:00:01.000Z")])
     assert dg.materialize(assets, partition_key=KEY, resources=resources, selection=assets).success
 
     since = "2024-03-02T08:00:01.000Z"  # the newest :updated_at landed
-    _serve(server, source, f"{where} AND :updated_at > '{since}'", [
+    serve_socrata_query(server, source, f"{where} AND :updated_at > '{since}'", [
         nyc_record(2, "2024-03-02T08:00:00.000", closed="2024-03-05T08:00:00.000", updated="2024-03-05T08:00:02.000Z")])
     result = dg.materialize(assets, partition_key=KEY, resources=resources, selection=assets, run_config=INCREMENTAL)
     assert result.success
@@ -88,12 +78,13 @@ def test_incremental_refresh_replaces_changed_records(server: HTTPServer, live_n
 def test_failed_incremental_refresh_keeps_data_and_cursor(server: HTTPServer, live_nyc) -> None:
     source, resources, db, assets = live_nyc
     where = socrata.month_where(source, "2024-03")
-    _serve(server, source, where, [nyc_record(1, "2024-03-01T08:00:00.000", updated="2024-03-01T10:00:01.000Z")])
+    serve_socrata_query(server, source, where,
+                        [nyc_record(1, "2024-03-01T08:00:00.000", updated="2024-03-01T10:00:01.000Z")])
     assert dg.materialize(assets, partition_key=KEY, resources=resources, selection=assets).success
     before = _rows(db, "SELECT * FROM raw.service_request_records")
     # a maintenance page instead of JSON: not retried (a 5xx would be, after 30 s and 60 s: the same
     # path with a longer wait; the HTTP layer's own tests cover 5xx mid-paging)
-    _serve(server, source, f"{where} AND :updated_at > '2024-03-01T10:00:01.000Z'",
+    serve_socrata_query(server, source, f"{where} AND :updated_at > '2024-03-01T10:00:01.000Z'",
            "<html><body>Down for maintenance</body></html>")
     result = dg.materialize(assets, partition_key=KEY, resources=resources, selection=assets, run_config=INCREMENTAL,
                             raise_on_error=False)

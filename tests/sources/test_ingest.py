@@ -15,7 +15,7 @@ from hotline_eval.errors import SourceFormatError
 from hotline_eval.publish.warehouse import Append, Replace, Upsert, apply_ddl, replace_many
 from hotline_eval.sources import fetch_request_month, socrata, supports_incremental
 from hotline_eval.sources.ingest import fetch_partition, partition_state
-from tests.helpers import FIXTURES, NYC_COLUMNS, make_client, nyc_record, serve_socrata_view
+from tests.helpers import FIXTURES, make_client, nyc_record, serve_socrata_query
 
 MONTH = "2024-03"
 PARTITION = "new_york|2024-03"
@@ -40,13 +40,7 @@ def con() -> duckdb.DuckDBPyConnection:
 def _serve(server: HTTPServer, city: City, records: list[dict] | str, since: str | None = None) -> None:
     source = city.sources[0]
     where = socrata.month_where(source, MONTH) + (f" AND :updated_at > '{since}'" if since else "")
-    select = serve_socrata_view(server, source, NYC_COLUMNS)
-    params = {k: str(v) for k, v in socrata.page_params(source, where, 0, select=select).items()}
-    handler = server.expect_oneshot_request(f"/resource/{source.dataset}.json", query_string=params)
-    if isinstance(records, str):
-        handler.respond_with_data(records, content_type="text/html")
-    else:
-        handler.respond_with_json(records)
+    serve_socrata_query(server, source, where, records)
 
 
 def _fetch(city: City, con: duckdb.DuckDBPyConnection, tmp_path: Path, *, incremental: bool = False):
