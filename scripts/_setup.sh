@@ -20,7 +20,7 @@ if [ ! -x "$UV" ] || [ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_
   step "installing uv $UV_VERSION into .venv-uv (it installs everything else from uv.lock)"
   rm -rf .venv-uv
   "$PY" -m venv .venv-uv
-  .venv-uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  .venv-uv/bin/python -m pip install --quiet --quiet --disable-pip-version-check "uv==$UV_VERSION"  # errors only
 fi
 
 # sync_env ARGS...: install .venv from uv.lock; fails, naming the lock, when pyproject.toml changed without it
