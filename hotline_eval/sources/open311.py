@@ -2,26 +2,34 @@
 
 Spec: https://wiki.open311.org/GeoReport_v2 (``start_date``/``end_date`` in ISO 8601 with offset,
 servers cap a window at 90 days and return at most 1,000 requests). Paging is not in the spec;
-servers that page take ``page`` (1-based) and ``page_size``, which we send and stop on a short or
-empty page. Some servers wrap the list as ``{"service_requests": [...]}``; both are read.
+servers that page take ``page`` (1-based) and ``page_size``, which we send. A server may cap
+``page_size`` below ours: a first page shorter than asked (and not empty) is then the page size, and
+the fetch goes on until a page is empty or shorter than that. A server that ignores ``page`` answers
+every page alike: after a first page shorter than asked that is the whole window (one page is kept),
+after a full page the rest of the month cannot be read (an error). Some servers wrap the list as
+``{"service_requests": [...]}``; both are read. Whatever window the server answers for, only the
+requests created in the partition's local month are kept (the others counted in
+``RawBatch.dropped_outside_month``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from hotline_eval.errors import SourceFormatError
+from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.base import Connector, SourceBase
 from hotline_eval.sources.demo import DemoFeed, as_json, pages_of, store, to_record
 from hotline_eval.sources.pages import Page
 from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.sources.socrata import month_bounds
+from hotline_eval.staging.timeparse import local_month
 
 MAX_PAGES = 10_000
 # the GeoReport v2 field names; a source may override any of them in its `fields`
@@ -51,28 +59,66 @@ def month_window(month: str, timezone: str) -> tuple[str, str]:
     return start, end
 
 
+def _shape(body: Any) -> str:
+    """What a response body is, for an error: its type, and an object's first keys."""
+    if isinstance(body, dict):
+        keys = [str(k) for k in body]
+        shown = ", ".join(keys[:6]) + (f", ... ({len(keys)} keys)" if len(keys) > 6 else "")
+        return f"an object with keys {shown}" if keys else "an empty object"
+    return "null" if body is None else f"a JSON {type(body).__name__}"
+
+
+def service_requests(response: ArchivedResponse) -> list[Any]:
+    """The requests of a ``requests.json`` response: the list itself, or ``{"service_requests": [...]}``."""
+    body = response.json()
+    records = body.get("service_requests") if isinstance(body, dict) else body
+    if isinstance(records, list):
+        return records
+    got = _shape(body)
+    if isinstance(body, dict) and "service_requests" in body:
+        got += f" (service_requests is {_shape(records)})"
+    raise SourceFormatError(f"{response.url}: expected a list of service requests "
+                            f"(or {{\"service_requests\": [...]}}), got {got}")
+
+
 def request_pages(client: HttpClient, source: Open311Source, month: str, timezone: str) -> Iterator[Page]:
+    """The month's pages, in turn, until an empty page or one shorter than the server's page size (ours,
+    or its cap, as a first page shorter than asked shows); see the module docstring for a server that
+    ignores ``page``."""
     start, end = month_window(month, timezone)
+    size, previous = source.page_size, None
     for number in range(MAX_PAGES):
         params = {"start_date": start, "end_date": end, "page": number + 1, "page_size": source.page_size}
         response = client.get(requests_url(source), params)
-        body = response.json()
-        records = body.get("service_requests") if isinstance(body, dict) else body
-        if not isinstance(records, list):
-            raise SourceFormatError(f"{response.url}: expected a list of service requests")
+        records = service_requests(response)
+        if records and records == previous:
+            if size < source.page_size:  # the server does not page; it gave fewer than asked: all it has
+                return
+            raise SourceFormatError(
+                f"{response.url}: page {number + 1} repeats page {number} (the server ignores 'page'); "
+                f"{source.id} has more than {size} requests in {month} and they cannot be paged")
         yield Page(number=number, response=response, records=records)
-        if len(records) < source.page_size:
+        if number == 0 and 0 < len(records) < size:
+            size = len(records)  # a short first page: the whole month, or the server's cap on page_size
+        elif len(records) < size:
             return
+        previous = records
     raise SourceFormatError(f"{source.id}: more than {MAX_PAGES} pages for {month}")
 
 
 def fetch_month(client: HttpClient, source: Open311Source, city_id: str, month: str, *, timezone: str,
                 app_token: str | None = None) -> RawBatch:
+    """The requests created in ``month`` (local time), whatever window the server answered for."""
     del app_token
     fields = {**STANDARD_FIELDS, **source.fields}
     pages = list(request_pages(client, source, month, timezone))
-    return records_to_raw(pages, fields, city_id=city_id, source_id=source.id, partition_month=month,
-                          updated_system_field=fields["updated_at"])
+    batch = records_to_raw(pages, fields, city_id=city_id, source_id=source.id, partition_month=month,
+                           updated_system_field=fields["updated_at"])
+    in_month = local_month(batch.rows["created_raw"], timezone, source.datetime_formats)
+    kept = batch.rows.filter((in_month == month) | in_month.is_null())
+    batch.dropped_outside_month = batch.rows.height - kept.height
+    batch.rows = kept
+    return batch
 
 
 def write_demo(demo: DemoFeed) -> list[str]:
@@ -85,6 +131,8 @@ def write_demo(demo: DemoFeed) -> list[str]:
         records = [to_record(item, mapped, vocab, f"{month.replace('-', '')}-{item.number:05d}") for item in items]
         start, end = month_window(month, demo.city.timezone)
         pages = pages_of(records, source.page_size)
+        if len(pages) == 1 and pages[0]:
+            pages.append([])  # a short first page may be the server's cap: the connector asks for the next
         for number, page in enumerate(pages):
             params = {"start_date": start, "end_date": end, "page": number + 1, "page_size": source.page_size}
             store(demo.archive, requests_url(source), params, as_json(page), "application/json; charset=utf-8")

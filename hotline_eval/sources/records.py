@@ -26,6 +26,9 @@ class RawBatch:
     pages: list[Page] = field(default_factory=list)
     fields_seen: frozenset[str] = frozenset()
     duplicates_dropped: int = 0
+    # records the server returned from outside the partition's local month, left out (a server that
+    # ignores the date window it was asked for)
+    dropped_outside_month: int = 0
     # what else was fetched to read the pages (a Socrata dataset's metadata), archived with them
     responses: list[ArchivedResponse] = field(default_factory=list)
 
