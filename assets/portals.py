@@ -72,10 +72,12 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=CATALOG, group_name="portals", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
         check_specs=[dg.AssetCheckSpec("codes_unique_per_city", asset=CATALOG,
-                                       description="No service code appears twice in one city's directory.")],
+                                       description="No service code appears twice in one directory of a city (a "
+                                                   "city's directories in several languages share codes).")],
         description="Services of each hotline's published directory (portals of kind `services`): data records with "
                     "the fields the registry names, Open311 GeoReport v2 services.json/.xml, or an HTML catalogue "
-                    "read with the site's selectors.",
+                    "read with the site's selectors. A city may publish several (one per language); each keeps its "
+                    "rows, by `directory_url`.",
     )
     def service_catalog(context: dg.AssetExecutionContext, http: HttpResource, warehouse_db: DuckDBResource):
         refresh = refresh_service_catalog(registry.cities, http.client, load_portal_rules())
@@ -85,7 +87,8 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
             replace_many(con, refresh.writes)
             summary = catalog_summary(con)
         yield dg.MaterializeResult(metadata={"dagster/row_count": summary.rows, "cities": summary.cities,
-                                             "directories": dg.MetadataValue.json(refresh.status)})
+                                             "directories": dg.MetadataValue.json(refresh.status),
+                                             "services_per_city": dg.MetadataValue.json(summary.services)})
         yield dg.AssetCheckResult(check_name="codes_unique_per_city", passed=summary.duplicates == 0,
                                   metadata={"duplicates": summary.duplicates})
 

@@ -19,7 +19,7 @@ from hotline_eval.errors import HotlineEvalError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.portals.catalogue import parse_directory_records, parse_html_catalogue, parse_open311_services
-from hotline_eval.portals.features import extract_features, portal_features_frame
+from hotline_eval.portals.features import extract_features, hotline_digits, portal_features_frame
 from hotline_eval.portals.fingerprint import check_page_drift, page_fingerprint
 from hotline_eval.portals.rules import CatalogueSelectors, PortalRules
 from hotline_eval.portals.text import meta_refresh_target
@@ -109,7 +109,8 @@ def read_city_pages(client: HttpClient, city: City, rules: PortalRules,
             response = client.get(portal.url)
             html = response.text()
             refresh = meta_refresh_target(html, portal.url)
-            found = extract_features(html, url=portal.url, language=portal.language, city_id=city.id, rules=rules)
+            found = extract_features(html, url=portal.url, language=portal.language, city_id=city.id, rules=rules,
+                                     hotline_numbers=hotline_digits(city.hotline.numbers, city.hotline.brand))
             fingerprint = page_fingerprint(html)
         except HotlineEvalError as exc:
             pages.append(PageReading(city.id, portal.url, "failed", _naming(portal.url, str(exc))))

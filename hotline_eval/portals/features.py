@@ -63,6 +63,7 @@ class _Page:
     roots: list[Tag]
     language_chain: tuple[str, ...]
     base_language: str
+    hotline_numbers: frozenset[str] = frozenset()  # digits of the hotline's numbers and brand: never a count
 
 
 def _language_chain(language: str, rules: PortalRules) -> tuple[str, ...]:
@@ -148,14 +149,53 @@ def _presence(page: _Page, rules: PortalRules, feature: str, extra: tuple[str, .
     return None
 
 
+PHONE_CHARS = r"[\d\s()+\-./]"  # what a phone number is written with
+PHONE_MIN_DIGITS = 7
+_PHONE_BEFORE = re.compile(PHONE_CHARS + "*$")
+_PHONE_AFTER = re.compile(PHONE_CHARS + "*")
+YEARS = range(1900, 2101)
+# the published numbers read by _not_a_count; elsewhere a year-shaped number is a count as often as not
+# (Shanghai: 常见问题2100余条, "2100-odd FAQ entries")
+COUNTS_CHECKED = frozenset({"service_catalogue_size"})
+
+
+def hotline_digits(numbers: Iterable[str], brand: str = "") -> frozenset[str]:
+    """The digit strings a hotline is known by: each number's digits and each run of 3+ digits of its brand.
+
+    (["311", "212-639-9675"], "NYC311") -> {"311", "2126399675"}; (["010"], "Línea Madrid 010") -> {"010"}.
+    """
+    found = {re.sub(r"\D", "", n) for n in numbers} | set(re.findall(r"\d{3,}", brand))
+    return frozenset(d for d in found if d)
+
+
+def _not_a_count(page: _Page, match: re.Match[str]) -> bool:
+    """The hotline's own number ("Boston 311 services"), a year ("2024 services") or part of a phone
+    number ("call 617-635-4500 services"): a number the page shows that counts nothing."""
+    raw = match.group("n")
+    digits = re.sub(r"\D", "", raw)
+    if digits in page.hotline_numbers:
+        return True
+    more = page.folded[match.end("n"):match.end("n") + 1] in ("+", "余", "多")  # "2000+ services" is a count
+    if not match.group("mult") and raw.isdigit() and int(raw) in YEARS and not more:
+        return True
+    start, end = match.span("n")
+    before = _PHONE_BEFORE.search(page.folded, max(0, start - 40), start)
+    after = _PHONE_AFTER.match(page.folded, end, end + 40)
+    run = (before.group(0) if before else "") + raw + (after.group(0) if after else "")
+    return sum(c.isdigit() for c in run) >= PHONE_MIN_DIGITS and not re.fullmatch(r"\d{1,3}(?:,\d{3})+", raw)
+
+
 def _published_number(page: _Page, rules: PortalRules, feature: str) -> tuple[float, str] | None:
-    """The largest number the page publishes for ``feature``, with its evidence.
+    """The largest number the page publishes for ``feature``, with its evidence; for a catalogue size
+    (COUNTS_CHECKED) the hotline's number, a year or a phone number is not one (``_not_a_count``).
 
     ``<p>1823 answers enquiries for 23 participating departments.</p>`` -> (23.0, "...").
     """
     best: tuple[float, str] | None = None
     for regex in _number_matcher(rules, feature, page.language_chain) or []:
         for match in regex.finditer(page.folded):
+            if feature in COUNTS_CHECKED and _not_a_count(page, match):
+                continue
             value = parse_number(match)
             if best is None or value > best[0]:
                 best = value, snippet(page.text, match.start(), match.end())
@@ -291,7 +331,7 @@ def _find(page: _Page, rules: PortalRules, feature: str, extra: tuple[str, ...],
 
 # ---------------------------------------------------------------------------------------- page --
 def _page_for(html: str, *, url: str, language: str, city_id: str, rules: PortalRules,
-              content_selector: str | None) -> _Page:
+              content_selector: str | None, hotline_numbers: frozenset[str]) -> _Page:
     soup = parse_html(html, rules.max_html_chars, url)
     # the <head> (title, meta) is not content: "12345市民服务热线" in a title is a brand, not a channel
     roots: list[Tag] = [soup.body or soup]
@@ -305,7 +345,7 @@ def _page_for(html: str, *, url: str, language: str, city_id: str, rules: Portal
         roots = outermost(selected)
     text = normalize(" ".join(root.get_text(" ") for root in roots))
     return _Page(text=text, folded=fold(text), roots=roots, language_chain=_language_chain(language, rules),
-                 base_language=language.split("-")[0])
+                 base_language=language.split("-")[0], hotline_numbers=hotline_numbers)
 
 
 def _extra_keywords(overrides: list[SiteOverride], page: _Page, feature: str) -> tuple[str, ...]:
@@ -314,8 +354,10 @@ def _extra_keywords(overrides: list[SiteOverride], page: _Page, feature: str) ->
                  for w in o.extra_keywords.get(feature, {}).get(lang, []))  # type: ignore[call-overload]
 
 
-def extract_features(html: str, *, url: str, language: str, city_id: str, rules: PortalRules) -> list[PortalFeature]:
+def extract_features(html: str, *, url: str, language: str, city_id: str, rules: PortalRules,
+                     hotline_numbers: frozenset[str] = frozenset()) -> list[PortalFeature]:
     """Every feature the page shows, in FEATURE_IDS order (features not shown are left out).
+    ``hotline_numbers`` (``hotline_digits`` of the city's registry hotline) are never read as a count.
 
     A page with no features (``<div></div>``) gives []; a page that is not HTML at all (empty, JSON,
     binary, too large) or that lacks its configured content selector raises SourceFormatError.
@@ -323,7 +365,8 @@ def extract_features(html: str, *, url: str, language: str, city_id: str, rules:
     overrides = rules.overrides_for(city_id, url)
     content_selector = next((o.content_selector for o in overrides if o.content_selector), None)
     catalogue = next((o.catalogue for o in overrides if o.catalogue), None)
-    page = _page_for(html, url=url, language=language, city_id=city_id, rules=rules, content_selector=content_selector)
+    page = _page_for(html, url=url, language=language, city_id=city_id, rules=rules, content_selector=content_selector,
+                     hotline_numbers=hotline_numbers)
     results: list[PortalFeature] = []
     for feature in FEATURE_IDS:
         found = _find(page, rules, feature, _extra_keywords(overrides, page, feature), catalogue)

@@ -120,7 +120,8 @@ class CatalogSummary:
 
     rows: int
     cities: int
-    duplicates: int  # (city, service code) pairs listed more than once
+    duplicates: int  # (city, directory, service code) triples listed more than once
+    services: dict[str, int]  # city -> distinct service codes over all its directories (each counted once)
 
 
 def _catalogue_selectors(rules: PortalRules, city_id: str, url: str) -> CatalogueSelectors | None:
@@ -128,13 +129,30 @@ def _catalogue_selectors(rules: PortalRules, city_id: str, url: str) -> Catalogu
     return next((o.catalogue for o in rules.overrides_for(city_id, url) if o.catalogue is not None), None)
 
 
+def _city_catalog_writes(city_id: str, read: dict[str, pl.DataFrame], every_directory_read: bool) -> list[Write]:
+    """The city's directories that were read, each keyed by its URL. When all were read, the city's rows
+    are replaced as a whole (rows of a directory no longer configured, or written before ``directory_url``
+    existed, go too); otherwise each directory read replaces only its own rows, and a directory that
+    failed keeps its last good rows."""
+    if not read:
+        return []
+    if every_directory_read:
+        return [Replace("staging.service_catalog", pl.concat(list(read.values()), how="vertical_relaxed"),
+                        {"city_id": city_id})]
+    return [Replace("staging.service_catalog", frame, {"city_id": city_id, "directory_url": url})
+            for url, frame in read.items()]
+
+
 def refresh_service_catalog(cities: Iterable[City], client_for: ClientFor, rules: PortalRules) -> ServiceCatalogRefresh:
-    """Read every directory (portals of kind ``services``); a city's catalogue is replaced by each one read."""
+    """Read every directory (portals of kind ``services``); a city with several (one per language, say)
+    keeps the rows of each, told apart by ``directory_url``."""
     writes: list[Write] = []
     status: dict[str, str] = {}
     failed: dict[str, str] = {}
     for city in cities:
-        for portal in (p for p in city.portals if p.kind == "services"):
+        read: dict[str, pl.DataFrame] = {}
+        directories = [p for p in city.portals if p.kind == "services"]
+        for portal in directories:
             try:
                 frame = read_service_directory(client_for(city.hosts), city, portal.url,
                                                _catalogue_selectors(rules, city.id, portal.url), portal.records)
@@ -143,11 +161,14 @@ def refresh_service_catalog(cities: Iterable[City], client_for: ClientFor, rules
                 failed[portal.url] = str(exc)
                 continue
             status[portal.url] = f"ok: {frame.height} services"
-            writes.append(Replace("staging.service_catalog", frame, {"city_id": city.id}))
+            read[portal.url] = frame.with_columns(pl.lit(portal.url).alias("directory_url"))
+        writes += _city_catalog_writes(city.id, read, len(read) == len({p.url for p in directories}))
     return ServiceCatalogRefresh(writes, status, failed)
 
 
 def catalog_summary(con: duckdb.DuckDBPyConnection) -> CatalogSummary:
-    catalog = query(con, "SELECT city_id, service_code FROM staging.service_catalog")
+    catalog = query(con, "SELECT city_id, directory_url, service_code FROM staging.service_catalog")
+    services = catalog.group_by("city_id").agg(pl.col("service_code").n_unique().alias("n"))
     return CatalogSummary(rows=catalog.height, cities=catalog["city_id"].n_unique() if catalog.height else 0,
-                          duplicates=catalog.height - catalog.unique().height)
+                          duplicates=catalog.height - catalog.unique().height,
+                          services=dict(zip(services["city_id"].to_list(), services["n"].to_list(), strict=True)))

@@ -140,6 +140,9 @@ COMMENT ON COLUMN staging.service_catalog.is_synthetic IS 'True when the directo
 -- added after the first release: existing files gain the column, earlier rows count as complete
 ALTER TABLE staging.service_catalog ADD COLUMN IF NOT EXISTS is_complete_directory BOOLEAN DEFAULT true;
 COMMENT ON COLUMN staging.service_catalog.is_complete_directory IS 'False when the directory lists only the services seen in a request feed (a lower bound of the catalogue, not counted as its size)';
+-- added for issue #19: a city may publish several directories (one per language); each keeps its rows
+ALTER TABLE staging.service_catalog ADD COLUMN IF NOT EXISTS directory_url VARCHAR;
+COMMENT ON COLUMN staging.service_catalog.directory_url IS 'URL of the directory the row was read from (a city may publish several, e.g. one per language; a service listed in each counts once in the catalogue size); NULL for rows written before the column existed';
 
 CREATE TABLE IF NOT EXISTS staging.staged_partitions (
     city_id VARCHAR NOT NULL,
