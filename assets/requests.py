@@ -103,7 +103,8 @@ def request_assets(registry: Registry, evaluation: Evaluation,
                               description="Share of rows whose status, channel or category value is not in "
                                           "config/mappings stays below the configured threshold."),
             dg.AssetCheckSpec("unique_request_ids", asset=["staging", "service_requests"],
-                              description="No (city_id, request_id) appears twice in the partition."),
+                              description="No request id appears twice in the partition, nor in another "
+                                          "month partition of the same source."),
         ],
         description="Service requests in one model: UTC times, common status, category and channel "
                     "(staging.service_requests); rows that cannot be staged go to raw.rejects with the reason.",
@@ -117,14 +118,13 @@ def request_assets(registry: Registry, evaluation: Evaluation,
             formats = [f for s in city.sources for f in s.datetime_formats]
             result = stage_partition(con, city_id, month, city.timezone, mappings, formats, delta=not config.full)
             sha256s = partition_sha256s(con, city_id, month)
-        staged = result.staged
-        duplicates = result.duplicate_ids
-        share = unmapped_share(staged.stats)
+        staged, share, elsewhere = result.staged, result.unmapped_share, result.ids_in_other_months
         yield dg.MaterializeResult(metadata={
             "dagster/row_count": result.rows_in_partition,
             "mode": result.mode,  # delta: only records new or changed since the partition was last staged
             "rows_staged_this_run": staged.rows.height,
-            "unmapped_share": round(share, 4),  # of the rows staged this run
+            "unmapped_share": round(share, 4),  # of the whole partition's staged rows
+            "unmapped_share_this_run": round(unmapped_share(staged.stats), 4),
             "sha256s": dg.MetadataValue.json(sha256s),
             **{k: v for k, v in staged.stats.items() if k != "rows"},
             # the partition's date range, whatever this run staged
@@ -135,9 +135,12 @@ def request_assets(registry: Registry, evaluation: Evaluation,
             passed=share <= evaluation.unmapped_share_warn,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"unmapped_share": round(share, 4), "threshold": evaluation.unmapped_share_warn,
-                      "unmapped_values": dg.MetadataValue.json(staged.stats["unmapped_values"])},
+                      "rows": result.rows_in_partition,
+                      "unmapped_values": dg.MetadataValue.json(result.unmapped_values)},
         )
-        yield dg.AssetCheckResult(check_name="unique_request_ids", passed=duplicates == 0,
-                                  metadata={"duplicates": duplicates})
+        yield dg.AssetCheckResult(
+            check_name="unique_request_ids", passed=result.duplicate_ids == 0 and not elsewhere,
+            metadata={"duplicates": result.duplicate_ids, "ids_in_other_months": len(elsewhere),
+                      "examples": dg.MetadataValue.json(dict(list(elsewhere.items())[:10]))})
 
     return [raw_service_request_records, staging_service_requests]

@@ -8,6 +8,7 @@ the HTTP layer's own retries) is retried; a full disk, a corrupt archive or a re
 from __future__ import annotations
 
 import errno
+from http import HTTPStatus
 
 
 class HotlineEvalError(Exception):
@@ -26,6 +27,43 @@ class ConfigError(HotlineEvalError):
 
 class FetchError(HotlineEvalError):
     """A request could not be completed (HTTP error after retries, timeout, too large, refused)."""
+
+
+class HttpStatusError(FetchError):
+    """A server answered with an error status (after the HTTP layer's own retries, if any); the message
+    names the status and the URL."""
+
+    def __init__(self, message: str, *, status: int, url: str) -> None:
+        super().__init__(message)
+        self.status, self.url = status, url
+
+
+class ClientStatusError(HttpStatusError, PermanentError):
+    """A 4xx other than 408 and 429: the request itself is wrong (a dataset moved or gone, a bad id or
+    query); asking again gets the same answer, so neither the HTTP layer nor a RetryPolicy retries it."""
+
+
+# client errors that say "later", not "never": a request timeout, too many requests
+RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
+
+
+def is_client_error(status: int) -> bool:
+    """A 4xx status that retrying cannot fix (every 4xx but 408 and 429)."""
+    return 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUSES
+
+
+def http_status_error(url: str, status: int, *, method: str = "GET", detail: str = "") -> HttpStatusError:
+    """The error for an error ``status`` of ``url``: a ``ClientStatusError`` (permanent) for a 4xx that
+    retrying cannot fix, else an ``HttpStatusError`` (retryable)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "unknown status"
+    message = f"{method} {url}: HTTP {status}{detail}"
+    if is_client_error(status):
+        return ClientStatusError(f"{message} ({phrase}: a client error, not retried; check the source's URL "
+                                 "and query)", status=status, url=url)
+    return HttpStatusError(f"{message} ({phrase})", status=status, url=url)
 
 
 class PolicyError(FetchError, PermanentError):
@@ -72,5 +110,6 @@ def is_permanent(exc: BaseException) -> bool:
 
 def is_retryable(exc: BaseException) -> bool:
     """Worth retrying the step after a delay: a fetch that failed for a reason that may pass
-    (timeouts, connection errors, HTTP 429/5xx after the HTTP layer's own retries)."""
+    (timeouts, connection errors, HTTP 408/429/5xx after the HTTP layer's own retries); not a 4xx
+    that asking again cannot change (``ClientStatusError``)."""
     return isinstance(exc, FetchError) and not is_permanent(exc)

@@ -23,7 +23,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection as urllib3_connection
 from urllib3.util.retry import Retry
 
-from hotline_eval.errors import FetchError
+from hotline_eval.errors import FetchError, is_client_error
 from hotline_eval.fetch.policy import HttpPolicy
 
 
@@ -204,13 +204,20 @@ class GuardedConnection:
 
 
 class GuardedRetry(Retry):
-    """urllib3's Retry that stops at the deadline and refuses a Retry-After longer than the cap."""
+    """urllib3's Retry that stops at the deadline, refuses a Retry-After longer than the cap, and never
+    retries a client error that asking again cannot change (a 4xx but 408/429)."""
 
     guard: Guard  # set on the per-client subclass (Retry.new keeps the class)
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:
         self.guard.check()
         return super().increment(*args, **kwargs)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        # a 4xx but 408/429 is never retried, Retry-After or not (urllib3 retries a 413 that carries one)
+        if is_client_error(status_code):
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
 
     def parse_retry_after(self, retry_after: str) -> float:
         seconds = super().parse_retry_after(retry_after)

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from hotline_eval.errors import FetchError, PolicyError
+from hotline_eval.errors import FetchError, PolicyError, http_status_error
 from hotline_eval.fetch.archive import Archive, ArchivedResponse, canonical_url, make_response
 from hotline_eval.fetch.guard import (
     AddressRefused,
@@ -181,8 +181,8 @@ class HttpClient:
             response = self._fetch(url, params, headers or {}, note)
             if self.archive is not None:
                 self.archive.store(response)
-        if response.status >= 400:
-            raise FetchError(f"GET {response.url}: HTTP {response.status}")
+        if response.status >= 400:  # a 4xx but 408/429 is permanent: asking again gets the same answer
+            raise http_status_error(response.url, response.status)
         return response
 
     def _fetch(self, url: str, params: dict[str, Any] | None, headers: dict[str, str],
@@ -200,9 +200,8 @@ class HttpClient:
                         target = urljoin(target, raw.headers.get("location", ""))
                         continue
                     if raw.status_code in RETRY_STATUSES:
-                        raise FetchError(
-                            f"GET {target}: HTTP {raw.status_code} after {self.policy.max_attempts} attempts"
-                        )
+                        raise http_status_error(target, raw.status_code,
+                                                detail=f" after {self.policy.max_attempts} attempts")
                     body = self._read_capped(raw, label, exchange)
                     return make_response("GET", target, None, raw.status_code, dict(raw.headers), body, note=note)
         raise FetchError(f"GET {url}: more than {MAX_REDIRECTS} redirects")

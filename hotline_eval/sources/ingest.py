@@ -2,7 +2,8 @@
 (``partition_state``: the incremental cursors, the fields each source published before), every source
 fetched before anything is written (``fetch_partition``), and the write plan that lands them in one
 transaction: rows, fields seen, fetch log, archived pages, fetch rejects. A fetch that fails leaves only
-its fetch-log row to write, and says why (``FetchFailure``)."""
+its fetch-log row to write, and says why (``FetchFailure``); so does a full pull whose every record was
+rejected, which writes its rejects too and names the commonest reason."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import duckdb
 import polars as pl
 
 from hotline_eval.config.registry import City, Source
-from hotline_eval.errors import HotlineEvalError
+from hotline_eval.errors import HotlineEvalError, SourceFormatError
 from hotline_eval.fetch.archive import archive_rows
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.fetch.log import fetch_log_row
@@ -117,6 +118,9 @@ def fetch_partition(client: HttpClient, city: City, month: str, state: Partition
             return PartitionFetch(writes=[Append("raw.fetch_log", log)], sources=state.sources,
                                   failure=FetchFailure(f"{city.id} {month} {source.id}: {exc}", exc))
         batches.append(SourceBatch(source, batch, refresh))
+    for fetched in batches:
+        if (refused := _all_rejected(fetched, city.id, month, run_id=run_id)) is not None:
+            return PartitionFetch(writes=refused[0], sources=state.sources, batches=batches, failure=refused[1])
     result = PartitionFetch(writes=[], sources=state.sources, batches=batches)
     for fetched in batches:
         source, batch = fetched.source, fetched.batch
@@ -127,6 +131,30 @@ def fetch_partition(client: HttpClient, city: City, month: str, state: Partition
         result.writes += _source_writes(fetched, drift.fields, city.id, month, run_id=run_id,
                                         partition_key=partition_key, archive_dir=archive_dir)
     return result
+
+
+def _all_rejected(fetched: SourceBatch, city_id: str, month: str, *, run_id: str
+                  ) -> tuple[list[Write], FetchFailure] | None:
+    """A full pull that gave records but not one valid row fails (a changed id field, a feed that is not
+    records any more), naming the commonest reject reason; its rejects and its failed fetch-log row are
+    still planned, so analysts see them, and the partition's rows stay as they were. (An incremental pull
+    adds to rows already landed, so a few rejected changes do not fail it.)"""
+    source, batch = fetched.source, fetched.batch
+    if fetched.refresh != "full" or batch.rows.height or not batch.rejects.height:
+        return None
+    total = batch.rejects.height
+    reasons = batch.rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    reason, count = reasons.row(0)
+    message = (f"{city_id} {month} {source.id}: all {total} records were rejected at fetch, none landed; the "
+               f"commonest reason ({count} of {total}): {reason} (see raw.rejects)")
+    where = {"city_id": city_id, "source_id": source.id, "partition_key": month, "stage": "fetch"}
+    writes: list[Write] = [
+        Replace("raw.rejects", batch.rejects.with_columns(stage=pl.lit("fetch")), where),
+        Append("raw.fetch_log", fetch_log_row(run_id=run_id, source_id=source.id, city_id=city_id,
+                                              partition_key=month, status="failed", refresh=fetched.refresh,
+                                              pages=len(batch.pages), error=message)),
+    ]
+    return writes, FetchFailure(message, SourceFormatError(message))
 
 
 def _source_writes(fetched: SourceBatch, fields: pl.DataFrame, city_id: str, month: str, *, run_id: str,

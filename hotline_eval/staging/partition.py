@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from hotline_eval.publish.warehouse import Replace, Upsert, Write, query, replace_many
 from hotline_eval.sources.common import RAW_SCHEMA
+from hotline_eval.staging.mappings import apply_mappings
 from hotline_eval.staging.service_requests import StagedBatch, stage_requests
 
 # bump when stage_requests changes what it writes for the same raw row
@@ -43,6 +44,25 @@ WHERE city_id = $city AND partition_month = $month
                          WHERE city_id = $city AND partition_month = $month)
 """
 
+# the partition's staged raw values, counted: what its unmapped share is computed over
+_PARTITION_VALUES = """
+SELECT source_id, status_raw, channel_raw, category_raw, count(*) AS n FROM staging.service_requests
+WHERE city_id = ? AND partition_month = ? GROUP BY ALL
+"""
+# request ids of the partition that a source also staged in another month (a record whose creation
+# date moved, or a feed that re-uses ids), with those months
+_IDS_IN_OTHER_MONTHS = """
+SELECT s.source_id, s.request_id, list(DISTINCT o.partition_month ORDER BY o.partition_month) AS months
+FROM staging.service_requests s
+JOIN staging.service_requests o
+  ON o.city_id = s.city_id AND o.source_id = s.source_id AND o.request_id = s.request_id
+ AND o.partition_month <> s.partition_month
+WHERE s.city_id = $city AND s.partition_month = $month AND o.city_id = $city
+GROUP BY ALL ORDER BY s.source_id, s.request_id
+"""
+MAPPED_COLUMNS = [("status", "status_raw", "status"), ("channel", "channel_raw", "channel"),
+                  ("category", "category_raw", "category")]
+
 
 @dataclass
 class StagedPartition:
@@ -52,6 +72,12 @@ class StagedPartition:
     duplicate_ids: int  # rows beyond the first per request id in the partition (0 expected)
     created_min: str | None  # the partition's date range after the write
     created_max: str | None
+    # of the whole partition after the write, not only the rows staged this run: the share of rows with an
+    # unmapped status, channel or category (the worst of the three), and the commonest unmapped values
+    unmapped_share: float = 0.0
+    unmapped_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    # request ids of the partition that its source also staged in another month: id -> those months
+    ids_in_other_months: dict[str, list[str]] = field(default_factory=dict)
 
 
 def staging_version(timezone: str, mappings: pl.DataFrame, formats: Sequence[str]) -> str:
@@ -97,9 +123,39 @@ def stage_partition(con: duckdb.DuckDBPyConnection, city_id: str, month: str, ti
                        "min(created_at)::VARCHAR AS created_min, max(created_at)::VARCHAR AS created_max "
                        "FROM staging.service_requests WHERE city_id = ? AND partition_month = ?",
                   [city_id, month]).row(0, named=True)
+    share, unmapped = partition_unmapped(con, city_id, month, mappings)
     return StagedPartition(staged=staged, mode=mode, rows_in_partition=int(after["n"]),
                            duplicate_ids=int(after["duplicates"]), created_min=after["created_min"],
-                           created_max=after["created_max"])
+                           created_max=after["created_max"], unmapped_share=share, unmapped_values=unmapped,
+                           ids_in_other_months=ids_in_other_months(con, city_id, month))
+
+
+def partition_unmapped(con: duckdb.DuckDBPyConnection, city_id: str, month: str, mappings: pl.DataFrame,
+                       top: int = 10) -> tuple[float, dict[str, dict[str, int]]]:
+    """Over every staged row of the partition (a delta run re-stages only the changed ones): the share
+    of rows with an unmapped status, channel or category value (the worst of the three), and per mapping
+    the ``top`` unmapped raw values by rows."""
+    values = query(con, _PARTITION_VALUES, [city_id, month])
+    total = int(values["n"].sum()) if values.height else 0
+    if not total:
+        return 0.0, {name: {} for name, _, _ in MAPPED_COLUMNS}
+    flagged = apply_mappings(values, mappings, MAPPED_COLUMNS)
+    worst, out = 0, {}
+    for name, raw_column, _ in MAPPED_COLUMNS:
+        unmapped = (flagged.filter(pl.col(f"{name}_unmapped")).group_by(raw_column).agg(pl.col("n").sum())
+                    .sort(["n", raw_column], descending=[True, False]))
+        worst = max(worst, int(unmapped["n"].sum()))
+        out[name] = dict(zip(unmapped[raw_column].head(top).to_list(), unmapped["n"].head(top).to_list(),
+                             strict=True))
+    return worst / total, out
+
+
+def ids_in_other_months(con: duckdb.DuckDBPyConnection, city_id: str, month: str) -> dict[str, list[str]]:
+    """The partition's request ids that the same source also staged in another month partition, each
+    with those months (``source_id/request_id`` when the partition has more than one source)."""
+    rows = con.sql(_IDS_IN_OTHER_MONTHS, params={"city": city_id, "month": month}).fetchall()
+    several = len({source for source, _, _ in rows}) > 1
+    return {(f"{source}/{rid}" if several else rid): list(months) for source, rid, months in rows}
 
 
 def partition_sha256s(con: duckdb.DuckDBPyConnection, city_id: str, month: str) -> list[str]:
