@@ -91,6 +91,8 @@ class PartitionFetch:
             "dagster/row_count": sum(b.rows.height for b in batches),
             "rejected": self.rejected,
             "duplicates_dropped": sum(b.duplicates_dropped for b in batches),
+            # records a server returned for other months (it ignored the month window), left out
+            "dropped_outside_month": sum(b.dropped_outside_month for b in batches),
             "pages": sum(len(b.pages) for b in batches),
             "refresh": ", ".join(f"{b.source.id}={b.refresh}" for b in self.batches),
             "sources": ", ".join(s.id for s in self.sources),
