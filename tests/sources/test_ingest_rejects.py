@@ -6,34 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-import pytest
 from pytest_httpserver import HTTPServer
 
-from hotline_eval.config.registry import City, load_registry
+from hotline_eval.config.registry import City
 from hotline_eval.errors import is_retryable
-from hotline_eval.publish.warehouse import apply_ddl, query, replace_many
+from hotline_eval.publish.warehouse import query, replace_many
 from hotline_eval.sources import socrata
 from hotline_eval.sources.ingest import fetch_partition, partition_state
-from tests.helpers import FIXTURES, make_client, nyc_record, serve_socrata_query
+from tests.helpers import make_client, nyc_record, serve_socrata_query
 
 MONTH = "2024-03"
 PARTITION = "new_york|2024-03"
-
-
-@pytest.fixture
-def city(server: HTTPServer, tmp_path: Path) -> City:
-    path = tmp_path / "cities.yaml"
-    path.write_text((FIXTURES / "cities_min.yaml").read_text().replace(
-        "https://data.cityofnewyork.us", server.url_for("/").rstrip("/")))
-    return load_registry(path).city("new_york")
-
-
-@pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    apply_ddl(con)
-    return con
 
 
 def _fetch_into(server: HTTPServer, city: City, con, tmp_path: Path, records: list[dict]):
