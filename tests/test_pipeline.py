@@ -49,6 +49,7 @@ def test_dagster_definitions_validate_passes() -> None:
     assert "All code locations passed validation" in out.stderr + out.stdout
 
 
+@pytest.mark.slow  # a subprocess importing the whole code location (~6 s)
 def test_nothing_is_read_from_disk_when_assets_and_sensors_are_imported(tmp_path: Path) -> None:
     """Configuration loads when the code location loads (definitions.defs), never at import: with the
     registry pointing nowhere, every module under assets/ and sensors/ and definitions.py import, and no
