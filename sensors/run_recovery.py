@@ -12,20 +12,10 @@ is dead. This marks it failed and frees its slots: the `release_dead_runs` senso
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
+from hotline_eval.publish.warehouse import process_alive
 
 
 def run_process_ids(instance: dg.DagsterInstance, run_id: str) -> set[int]:
@@ -48,7 +38,7 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED,
                                                                   dg.DagsterRunStatus.STARTING])):
         pids = run_process_ids(instance, run.run_id)
-        if not pids or any(_alive(pid) for pid in pids):  # no pid yet: still starting (run monitoring's timeout)
+        if not pids or any(process_alive(pid) for pid in pids):  # no pid yet: still starting (run monitoring's timeout)
             continue
         instance.report_run_failed(run, f"the run's process ({', '.join(map(str, sorted(pids)))}) is gone: "
                                         "killed before the run ended; its concurrency slots were freed")

@@ -167,7 +167,8 @@ def _publishing_files(analyst_db: Path) -> dict[int, list[Path]]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -182,7 +183,7 @@ def remove_stale_publishing_files(analyst_db: Path) -> list[Path]:
     of every pid no longer running. A running publisher's files are left alone. Returns what was removed."""
     removed = []
     for pid, paths in _publishing_files(analyst_db).items():
-        if pid != os.getpid() and _alive(pid):
+        if pid != os.getpid() and process_alive(pid):
             continue
         for path in paths:
             path.unlink(missing_ok=True)
