@@ -11,6 +11,7 @@ from assets.requests import STAGED
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.config.evaluation import Evaluation
 from hotline_eval.config.registry import Registry
+from hotline_eval.config.report_facts import load_report_facts
 from hotline_eval.evaluation.evidence import Evidence
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import facts_run
@@ -54,6 +55,13 @@ SCORE_CHECKS = [
                       description="Every city with a score has its strongest and weakest indicators."),
     dg.AssetCheckSpec("one_row_per_ranked_city_and_indicator", asset=["marts", "rank_sensitivity"],
                       description="Each ranked city has a leave-one-out rank for every tertiary indicator."),
+    dg.AssetCheckSpec("report_full_marks", asset=["marts", "secondary_scores"], blocking=True,
+                      description="The 2024 report gave Seoul 120 full marks on policy collaboration, function "
+                                  "coordination and platform collaboration: Seoul's computed scores on the three "
+                                  "must be 100 (config/report_facts.yaml, with the quote)."),
+    dg.AssetCheckSpec("report_hotline_types", asset=RANKING,
+                      description="Every hotline type the 2024 report names (config/report_facts.yaml) is carried "
+                                  "by its city's row."),
 ]
 
 
@@ -77,7 +85,8 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
             # the additive parts of partitions staged since the last run; the rest are kept
             parts = refresh_request_parts(con)
             # aggregated inside DuckDB: the request rows never load into Python
-            ev = Evidence.from_warehouse(con, str(evaluation.evaluation_year), registry, parts=PARTS_TABLE)
+            ev = Evidence.from_warehouse(con, str(evaluation.evaluation_year), registry, parts=PARTS_TABLE,
+                                         **evaluation.evidence_window())
             result = facts_run(ev, framework, registry, coverage_threshold=evaluation.coverage_threshold,
                                run_id=context.run.run_id)
             replace_many(con, result.writes())
@@ -124,7 +133,7 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
         })
         for key, frame in result.companions.items():
             yield dg.MaterializeResult(asset_key=["marts", key], metadata={"dagster/row_count": frame.height})
-        for check in ranking_checks(result, framework, [c.id for c in registry.cities]):
+        for check in ranking_checks(result, framework, [c.id for c in registry.cities], load_report_facts()):
             yield dg.AssetCheckResult(asset_key=["marts", check.table], check_name=check.name, passed=check.passed,
                                       metadata=check.metadata)
 

@@ -21,6 +21,16 @@ class Evaluation(BaseModel):
     unmapped_share_warn: float = Field(ge=0, le=1)
     monte_carlo_draws: int = Field(ge=0, le=100_000)
     monte_carlo_seed: int
+    # published statistics and cited facts count from this many years before the evaluation year to this
+    # many after it, the nearest year preferred
+    evidence_years_before: int = Field(default=2, ge=0, le=20)
+    evidence_years_after: int = Field(default=1, ge=0, le=5)
+    speed_of_answer_target_seconds: float = Field(default=30, gt=0)
+
+    def evidence_window(self) -> dict[str, float]:
+        """Evidence's window settings, as Evidence.from_warehouse takes them."""
+        return {"years_before": self.evidence_years_before, "years_after": self.evidence_years_after,
+                "answer_target_seconds": self.speed_of_answer_target_seconds}
 
 
 def load_evaluation(path: Path | str = DEFAULT_EVALUATION_FILE) -> Evaluation:

@@ -53,14 +53,19 @@ class Evidence:
     curated: pl.DataFrame  # staging.curated_evidence
     # city -> staging fields its request feeds publish (from the registry's field mappings)
     published_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # published statistics and cited facts count from years_before the evaluation year to years_after it
+    years_before: int = 2
+    years_after: int = 1
+    answer_target_seconds: float = 30.0  # turns an average speed of answer into a service level
     _measures: pl.DataFrame | None = field(default=None, init=False, repr=False)
     _request_evidence: pl.DataFrame | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_warehouse(cls, con: duckdb.DuckDBPyConnection, period: str, registry: Registry,
-                       parts: str | None = None) -> Evidence:
+                       parts: str | None = None, **window: float) -> Evidence:
         """The staging tables of the work database; the requests stay there, aggregated inside DuckDB
-        (from the partition parts in ``parts`` when given)."""
+        (from the partition parts in ``parts`` when given). ``window``: years_before, years_after,
+        answer_target_seconds."""
         return cls(
             period=period,
             cities=query(con, "SELECT * FROM staging.cities ORDER BY city_id"),
@@ -70,7 +75,22 @@ class Evidence:
             catalog=query(con, "SELECT * FROM staging.service_catalog"),
             curated=query(con, "SELECT * FROM staging.curated_evidence"),
             published_fields=published_fields(registry),
+            **window,  # type: ignore[arg-type]
         )
+
+    @property
+    def year(self) -> int:
+        return int(self.period)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """First and last year whose published statistics and cited facts count."""
+        return self.year - self.years_before, self.year + self.years_after
+
+    def window_for(self, years_before: int | None) -> tuple[int, int]:
+        """The window with an indicator's own reach into the past, where it sets one."""
+        low, high = self.window
+        return (low if years_before is None else self.year - years_before), high
 
     @property
     def period_end(self) -> datetime:

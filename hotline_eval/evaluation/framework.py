@@ -16,6 +16,10 @@ from hotline_eval.config.settings import PROJECT_ROOT
 
 DEFAULT_FRAMEWORK_FILE = PROJECT_ROOT / "config" / "indicators.yaml"
 PRIMARY_IDS = ("process", "collaborative", "smart", "responsive")
+Route = Literal["requests", "statistics", "pages", "curated", "registry"]
+# the coarse kind of evidence each route is (marts.indicator_facts.evidence_kind)
+ROUTE_KINDS: dict[str, str] = {"requests": "feeds", "statistics": "feeds", "pages": "pages", "curated": "curated",
+                               "registry": "curated"}
 
 
 class _Strict(BaseModel):
@@ -30,8 +34,12 @@ class Tertiary(_Strict):
     direction: Literal["higher_is_better", "lower_is_better"]
     source_tables: list[str] = Field(min_length=1)
     computation: str
+    routes: list[Route] = Field(min_length=1)
+    goalposts: tuple[float, float] | None = None
+    # standing arrangements (a law, the agencies coordinated) stay evidence longer than performance
+    # figures: this many years before the evaluation year instead of evaluation.yaml's default
+    evidence_years_before: int | None = Field(default=None, ge=0, le=30)
     weight: float = Field(gt=0)
-    evidence: Literal["feeds", "pages", "curated"]
 
     @field_validator("computation")
     @classmethod
@@ -43,9 +51,29 @@ class Tertiary(_Strict):
                              f"known: {sorted(COMPUTATIONS)}")
         return value
 
+    @model_validator(mode="after")
+    def _routes_the_computation_has(self) -> Tertiary:
+        from hotline_eval.evaluation.computations import COMPUTATIONS
+
+        available = COMPUTATIONS[self.computation]
+        unknown = [r for r in self.routes if r not in available]
+        if unknown:
+            raise ValueError(f"indicator {self.id!r}: computation {self.computation!r} has no route {unknown}; "
+                             f"its routes: {list(available)}")
+        if len(set(self.routes)) != len(self.routes):
+            raise ValueError(f"indicator {self.id!r}: a route listed twice in {self.routes}")
+        if self.goalposts is not None and not self.goalposts[0] < self.goalposts[1]:
+            raise ValueError(f"indicator {self.id!r}: goalposts {list(self.goalposts)} need low < high")
+        return self
+
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "higher_is_better"
+
+    @property
+    def evidence(self) -> str:
+        """What the indicator rests on first: feeds (request data or published statistics), pages or curated."""
+        return ROUTE_KINDS[self.routes[0]]
 
 
 class Secondary(_Strict):

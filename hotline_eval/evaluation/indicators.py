@@ -21,41 +21,40 @@ from hotline_eval.config.registry import Registry
 from hotline_eval.evaluation.capabilities import capability_matrix
 from hotline_eval.evaluation.computations import COMPUTATIONS
 from hotline_eval.evaluation.evidence import Evidence
-from hotline_eval.evaluation.framework import Framework
+from hotline_eval.evaluation.framework import ROUTE_KINDS, Framework, Tertiary
 from hotline_eval.evaluation.routes import FACT_SCHEMA
 from hotline_eval.evaluation.scoring import score
 from hotline_eval.publish.warehouse import Replace, Write
 
-DEFAULT_REASONS = {
-    "feeds": "no request-level data or matching published statistics for the city in the evaluation year",
+# why a route gave nothing for a city, when the route itself said nothing
+ROUTE_REASONS = {
+    "requests": "no request-level data for the city in the evaluation year",
+    "statistics": "no published statistics for it from {window}",
     "pages": "no portal page of the city was read",
-    "curated": "no curated evidence for the city (config/evidence.csv)",
+    "curated": "no cited fact for it from {window} (config/evidence/)",
+    "registry": "not in the registry",
 }
 
 
 def compute_facts(framework: Framework, ev: Evidence) -> pl.DataFrame:
-    """Every tertiary indicator for every city: a value, or a null value with the reason."""
+    """Every tertiary indicator for every city: a value by the first of the indicator's routes that
+    measures the city (real evidence before the demo archive's invented stand-ins), or a null value
+    with each route's reason."""
     cities = ev.cities.select("city_id")
     frames = []
     for indicator in framework.tertiary():
-        try:
-            compute = COMPUTATIONS[indicator.computation]
-        except KeyError:
-            raise ValueError(f"indicator {indicator.id}: unknown computation {indicator.computation!r}; "
-                             f"known: {sorted(COMPUTATIONS)}") from None
-        measured = compute(ev, indicator)
-        measured = measured.unique("city_id", keep="first", maintain_order=True)
-        if "naive_value" not in measured.columns:
-            measured = measured.with_columns(pl.lit(None, pl.Float64).alias("naive_value"))
+        low, high = ev.window_for(indicator.evidence_years_before)
+        measured = choose_route(indicator, ev)
         fact = cities.join(measured, on="city_id", how="left").with_columns(
             pl.lit(indicator.id).alias("indicator_id"),
             pl.lit(ev.period).alias("period"),
             pl.lit(indicator.unit).alias("unit"),
             pl.lit(None, pl.Float64).alias("normalized_value"),
-            pl.lit(indicator.evidence).alias("evidence_kind"),
+            pl.col("evidence_route").replace_strict(ROUTE_KINDS, default=indicator.evidence).alias("evidence_kind"),
+            (pl.col("evidence_year") - ev.year).cast(pl.Int32).alias("evidence_age_years"),
         ).with_columns(
             pl.when(pl.col("raw_value").is_null())
-            .then(pl.coalesce("missing_reason", pl.lit(DEFAULT_REASONS[indicator.evidence])))
+            .then(pl.coalesce("missing_reason", pl.lit(_reasons(indicator, {}, low, high))))
             .alias("missing_reason"),
             pl.when(pl.col("raw_value").is_null()).then(0.0).otherwise(pl.col("coverage").fill_null(0.0))
             .clip(0, 1).alias("coverage"),
@@ -66,6 +65,38 @@ def compute_facts(framework: Framework, ev: Evidence) -> pl.DataFrame:
         )
         frames.append(fact.select(list(FACT_SCHEMA)).cast(FACT_SCHEMA))
     return pl.concat(frames)
+
+
+def choose_route(indicator: Tertiary, ev: Evidence) -> pl.DataFrame:
+    """Per city, the row of the first route (in the indicator's order) that gives a value, real evidence
+    before synthetic; a city no route measures gets one row without a value whose reason names every
+    route's."""
+    compute = COMPUTATIONS[indicator.computation]
+    parts = []
+    for order, route in enumerate(indicator.routes):
+        measured = compute[route](ev, indicator)
+        if "naive_value" not in measured.columns:
+            measured = measured.with_columns(pl.lit(None, pl.Float64).alias("naive_value"))
+        parts.append(measured.with_columns(pl.lit(route).alias("evidence_route"), pl.lit(order).alias("_order")))
+    rows = pl.concat(parts, how="diagonal_relaxed")
+    valued = rows.filter(pl.col("raw_value").is_not_null()).sort(
+        pl.col("is_synthetic").fill_null(False), "_order").unique("city_id", keep="first", maintain_order=True)
+    said = rows.filter(pl.col("raw_value").is_null() & pl.col("missing_reason").is_not_null()
+                       & ~pl.col("city_id").is_in(valued["city_id"].to_list()))
+    low, high = ev.window_for(indicator.evidence_years_before)
+    reasons = []
+    for (city,), group in said.group_by("city_id", maintain_order=True):
+        by_route = dict(zip(group["evidence_route"], group["missing_reason"], strict=True))
+        reasons.append({"city_id": city, "missing_reason": _reasons(indicator, by_route, low, high)})
+    missing = pl.DataFrame(reasons, schema={"city_id": pl.String, "missing_reason": pl.String})
+    return pl.concat([valued.drop("_order"), missing], how="diagonal_relaxed")
+
+
+def _reasons(indicator: Tertiary, said: dict[str, str], low: int, high: int) -> str:
+    """Why no route measured a city: each route's own reason, or its default."""
+    window = f"{low}-{high}"
+    return "; ".join(f"{route}: {said.get(route) or ROUTE_REASONS[route].format(window=window)}"
+                     for route in indicator.routes)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from hotline_eval.config.report_facts import ReportFacts
 from hotline_eval.evaluation.explain import explanations
 from hotline_eval.evaluation.framework import Framework
+from hotline_eval.evaluation.golden import check_full_marks, check_hotline_types
 from hotline_eval.evaluation.routes import FACT_SCHEMA
 from hotline_eval.evaluation.scoring import Scored, score
 from hotline_eval.publish.sql_files import run_query
@@ -20,14 +22,15 @@ from hotline_eval.publish.warehouse import Replace, Write, query
 @dataclass(frozen=True)
 class RankingInputs:
     facts: pl.DataFrame  # marts.indicator_facts without its run id
-    cities: pl.DataFrame  # city_id, name_en of every registered city
+    cities: pl.DataFrame  # city_id, name_en (and the hotline's brand, numbers and report type) of every city
     evidence_dates: pl.DataFrame  # city_id, evidence_date: a city may have several (sql/queries/evidence_dates.sql)
 
 
 def read_ranking_inputs(con: duckdb.DuckDBPyConnection) -> RankingInputs:
     return RankingInputs(
         facts=query(con, "SELECT * EXCLUDE (run_id) FROM marts.indicator_facts").cast(FACT_SCHEMA),
-        cities=query(con, "SELECT city_id, name_en FROM staging.cities ORDER BY city_id"),
+        cities=query(con, "SELECT city_id, name_en, hotline_brand, hotline_numbers, hotline_type FROM staging.cities "
+                          "ORDER BY city_id"),
         evidence_dates=run_query(con, "evidence_dates"),
     )
 
@@ -68,6 +71,11 @@ def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_thresho
          / pl.col("contribution").sum()).alias("curated_share"))
     synthetic = facts.filter(pl.col("raw_value").is_not_null()).group_by("city_id").agg(
         pl.col("is_synthetic").any())
+    # covered weight resting on real evidence, of all covered weight
+    real = scored.contributions.filter(pl.col("normalized_value").is_not_null()).join(
+        kinds, on=["city_id", "indicator_id"]).group_by("city_id").agg(
+        (pl.when(~pl.col("is_synthetic")).then(pl.col("global_weight")).otherwise(0.0).sum()
+         / pl.col("global_weight").sum()).alias("real_share"))
     any_synthetic = bool(synthetic["is_synthetic"].any()) if synthetic.height else False
     ranking = (
         city_rows.rename({"name_en": "city_name"})
@@ -76,6 +84,8 @@ def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_thresho
         .join(inputs.evidence_dates.group_by("city_id").agg(pl.col("evidence_date").max()), on="city_id",
               how="left")
         .join(synthetic, on="city_id", how="left")
+        .join(real, on="city_id", how="left")
+        .join(unranked_reasons(scored, coverage_threshold), on="city_id", how="left")
         .with_columns(pl.col("is_synthetic").fill_null(False),
                       pl.col("curated_share").fill_nan(None),
                       pl.lit("demo" if any_synthetic else "live").alias("data_mode"))
@@ -84,6 +94,21 @@ def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_thresho
     scored_cities = ranking.filter(pl.col("score").is_not_null())["city_id"].to_list()
     explained = explanations(scored.contributions, scored.facts, framework, scored_cities)
     return Ranking(ranking, scored, explained, "demo" if any_synthetic else "live")
+
+
+def unranked_reasons(scored: Scored, coverage_threshold: float) -> pl.DataFrame:
+    """Per city below the coverage threshold: its coverage against the threshold, and the primary
+    indicators with the least of their weight covered."""
+    below = scored.ranking.filter(pl.col("below_coverage_threshold")).select("city_id", "coverage")
+    thin = scored.primary.filter(pl.col("coverage") < 0.5).sort("coverage").group_by(
+        "city_id", maintain_order=True).agg(
+        pl.format("{} {}%", "primary_id", (pl.col("coverage") * 100).round(0).cast(pl.Int64)).str.join(", ")
+        .alias("_thin"))
+    return below.join(thin, on="city_id", how="left").select(
+        "city_id", pl.format("evidence covers {}% of the weight, below the {}% threshold; least covered: {}",
+                             (pl.col("coverage") * 100).round(0).cast(pl.Int64),
+                             pl.lit(round(coverage_threshold * 100)), pl.col("_thin").fill_null("none below half"))
+        .alias("unranked_reason"))
 
 
 @dataclass(frozen=True)
@@ -96,9 +121,11 @@ class Check:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def ranking_checks(result: Ranking, framework: Framework, registered: list[str]) -> list[Check]:
+def ranking_checks(result: Ranking, framework: Framework, registered: list[str],
+                   report: ReportFacts | None = None) -> list[Check]:
     """The ranking's checks: a row per registered city, scores in range, ranks 1..N with ties sharing the
-    best, each rank inside its interval; the companion tables' sizes and ranges."""
+    best, each rank inside its interval; the companion tables' sizes and ranges; and, with ``report``,
+    the 2024 report's published results held against the computed scores."""
     ranking, ranked, scored = result.ranking, result.ranked, result.scored
     ranks = sorted(ranked["rank"].to_list())
     expected_ranks = [1 + sum(1 for other in ranks if other < r) for r in ranks]
@@ -124,4 +151,16 @@ def ranking_checks(result: Ranking, framework: Framework, registered: list[str])
                   scored.sensitivity.height == ranked.height * len(framework.tertiary()),
                   {"rows": scored.sensitivity.height}),
             Check("city_ranking", "rank_interval_contains_rank", outside.is_empty(),
-                  {"outside": ", ".join(outside["city_id"].to_list()) or "none"})]
+                  {"outside": ", ".join(outside["city_id"].to_list()) or "none"}),
+            *(_golden_checks(result, framework, report) if report is not None else [])]
+
+
+def _golden_checks(result: Ranking, framework: Framework, report: ReportFacts) -> list[Check]:
+    full_marks = check_full_marks(report, framework, result.scored.secondary)
+    types = check_hotline_types(report, result.ranking)
+    seoul = report.seoul_full_marks.city_id
+    scores = {r["secondary_id"]: r["score"] for r in result.scored.secondary.filter(pl.col("city_id") == seoul)
+              .iter_rows(named=True) if r["secondary_id"] in report.seoul_full_marks.secondary}
+    return [Check("secondary_scores", "report_full_marks", full_marks.passed,
+                  {"problems": full_marks.problems, f"{seoul}_scores": scores}),
+            Check("city_ranking", "report_hotline_types", types.passed, {"problems": types.problems})]

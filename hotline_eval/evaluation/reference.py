@@ -5,10 +5,14 @@ from __future__ import annotations
 import polars as pl
 
 from hotline_eval.config.registry import Registry
+from hotline_eval.config.report_facts import ReportFacts
 
 
-def cities_frame(registry: Registry) -> pl.DataFrame:
-    return pl.DataFrame(
+def cities_frame(registry: Registry, report: ReportFacts | None = None) -> pl.DataFrame:
+    """One row per registered city; with ``report``, the hotline type the 2024 report names it an example
+    of, and the citation, where it names one."""
+    types = {t.city_id: t for t in (report.hotline_types if report else [])}
+    frame = pl.DataFrame(
         [
             {
                 "city_id": c.id,
@@ -31,3 +35,7 @@ def cities_frame(registry: Registry) -> pl.DataFrame:
         ],
         schema_overrides={"population": pl.Int64, "population_year": pl.Int32, "n_sources": pl.Int32},
     )
+    return frame.with_columns(
+        pl.Series("hotline_type", [types[c].type if c in types else None for c in frame["city_id"]], pl.String),
+        pl.Series("hotline_type_citation", [types[c].citation if c in types else None for c in frame["city_id"]],
+                  pl.String))

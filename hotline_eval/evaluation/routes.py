@@ -7,6 +7,8 @@ from __future__ import annotations
 import polars as pl
 
 from hotline_eval.evaluation.evidence import Evidence
+from hotline_eval.evaluation.framework import Tertiary
+from hotline_eval.evaluation.units import VOLUME_UNITS, UnitError, convert
 
 FACT_SCHEMA = {
     "city_id": pl.String,
@@ -24,15 +26,26 @@ FACT_SCHEMA = {
     "is_synthetic": pl.Boolean,
     "evidence_kind": pl.String,
     "naive_value": pl.Float64,
+    "evidence_route": pl.String,
+    "evidence_year": pl.Int32,
+    "evidence_age_years": pl.Int32,
+    "citation_url": pl.String,
 }
 
 Measured = pl.DataFrame  # city_id, raw_value, n_observations, coverage, evidence_*, is_synthetic
 MEASURED_COLUMNS = ["city_id", "raw_value", "n_observations", "coverage", "evidence_table", "evidence_keys",
-                    "evidence_sha256s", "is_synthetic", "missing_reason"]
+                    "evidence_sha256s", "is_synthetic", "missing_reason", "evidence_year", "citation_url"]
 
 
 def empty() -> pl.DataFrame:
     return pl.DataFrame(schema={c: FACT_SCHEMA.get(c, pl.String) for c in MEASURED_COLUMNS})
+
+
+def _with_defaults(frame: pl.DataFrame, **defaults: pl.Expr) -> pl.DataFrame:
+    """``frame`` with any of MEASURED_COLUMNS it lacks, from ``defaults`` or null."""
+    missing = [defaults.get(c, pl.lit(None, FACT_SCHEMA.get(c, pl.String))).cast(FACT_SCHEMA.get(c, pl.String))
+               .alias(c) for c in MEASURED_COLUMNS if c not in frame.columns]
+    return frame.with_columns(missing) if missing else frame
 
 
 def from_requests(ev: Evidence, measure: str, *fields: str, naive: bool = False) -> Measured:
@@ -44,9 +57,12 @@ def from_requests(ev: Evidence, measure: str, *fields: str, naive: bool = False)
         return empty()
     measured = rows.select("city_id", "raw_value", "n_observations", (pl.col("months") / 12).alias("coverage"),
                            *(["naive_value"] if naive else []))
-    return measured.join(ev.request_evidence(), on="city_id", how="left").with_columns(
+    dataset_pages = ev.cities.select("city_id", pl.col("data_evidence_url").alias("citation_url"))
+    return measured.join(ev.request_evidence(), on="city_id", how="left").join(
+        dataset_pages, on="city_id", how="left").with_columns(
         pl.lit("staging.service_requests").alias("evidence_table"),
         pl.lit(None, pl.String).alias("missing_reason"),
+        pl.lit(ev.year, pl.Int32).alias("evidence_year"),
     ).select(MEASURED_COLUMNS + (["naive_value"] if naive else []))
 
 
@@ -79,32 +95,59 @@ def first_of(*frames: pl.DataFrame) -> Measured:
     return pl.concat(parts, how="diagonal_relaxed") if parts else empty()
 
 
-def from_stats(ev: Evidence, metrics: str | tuple[str, ...], *, scale: float = 1.0, annualize: bool = False,
-                exclude: pl.Series | None = None) -> Measured:
+def from_stats(ev: Evidence, indicator: Tertiary, metrics: str | tuple[str, ...], *,
+               exclude: pl.Series | None = None) -> Measured:
+    """Published statistics: per city, the year nearest the evaluation year inside the window (the
+    earlier of two as near), the first of ``metrics`` it publishes that year, converted from its unit to
+    the indicator's. Monthly rows of a volume are annualized; rates and scores are averaged."""
     metrics = (metrics,) if isinstance(metrics, str) else metrics
-    stats = ev.stats.filter(pl.col("period").str.starts_with(ev.period) & pl.col("metric").is_in(metrics))
+    low, high = ev.window_for(indicator.evidence_years_before)
+    stats = ev.stats.filter(pl.col("metric").is_in(metrics)).with_columns(
+        pl.col("period").str.slice(0, 4).cast(pl.Int32).alias("_year"))
     if exclude is not None:
         stats = stats.filter(~pl.col("city_id").is_in(exclude.to_list()))
+    outside = stats.filter(~pl.col("_year").is_between(low, high)).group_by("city_id").agg(
+        pl.col("_year").min().alias("_first"), pl.col("_year").max().alias("_last"))
+    stats = stats.filter(pl.col("_year").is_between(low, high))
+    gaps = outside.filter(~pl.col("city_id").is_in(stats["city_id"].unique().to_list())).select(
+        "city_id", pl.format("published statistics only for {}-{}, outside the window {}-{}", "_first", "_last",
+                             pl.lit(low), pl.lit(high)).alias("missing_reason"))
     if stats.is_empty():
-        return empty()
-    # one metric per city: the first listed that the city publishes
+        return _with_defaults(gaps)
     rank = pl.col("metric").replace_strict({m: i for i, m in enumerate(metrics)}, return_dtype=pl.Int32)
-    stats = stats.with_columns(rank.alias("_rank")).filter(pl.col("_rank") == pl.col("_rank").min().over("city_id"))
+    distance = (pl.col("_year") - ev.year).abs() * 2 + (pl.col("_year") > ev.year)  # earlier wins a tie
+    stats = stats.with_columns(distance.alias("_distance"), rank.alias("_rank")).filter(
+        pl.col("_distance") == pl.col("_distance").min().over("city_id")).filter(
+        pl.col("_rank") == pl.col("_rank").min().over("city_id"))
     monthly = pl.col("period").str.len_chars() == 7
-    value = pl.when(monthly.any()).then(
-        pl.col("value").sum() / pl.col("period").n_unique() * 12 if annualize else pl.col("value").mean()
-    ).otherwise(pl.col("value").mean())
-    return stats.group_by("city_id").agg(
-        (value * scale).alias("raw_value"),
+    chosen = stats.group_by("city_id").agg(
+        pl.col("metric").first(), pl.col("unit").first(), pl.col("_year").first().alias("evidence_year"),
+        pl.when(monthly.any()).then(pl.col("value").sum()).otherwise(pl.col("value").mean()).alias("_total"),
+        pl.col("value").mean().alias("_mean"),
+        pl.when(monthly.any()).then(pl.col("period").n_unique()).otherwise(12).alias("_months"),
         pl.len().cast(pl.Int64).alias("n_observations"),
-        pl.when(monthly.any()).then(pl.col("period").n_unique() / 12).otherwise(1.0).alias("coverage"),
+        pl.col("sha256").unique().sort().alias("evidence_sha256s"), pl.col("is_synthetic").any(),
+        pl.col("source_url").first().alias("citation_url"))
+    population = dict(ev.cities.select("city_id", "population").iter_rows())
+    values, reasons = [], []
+    for row in chosen.iter_rows(named=True):  # a handful of rows: one per city
+        volume = row["unit"] in VOLUME_UNITS
+        try:
+            values.append(convert(indicator.unit, row["unit"], row["_total"] if volume else row["_mean"],
+                                  indicator_id=indicator.id, months=min(row["_months"], 12),
+                                  population=population.get(row["city_id"]),
+                                  answer_target_seconds=ev.answer_target_seconds))
+            reasons.append(None)
+        except UnitError as exc:
+            values.append(None)
+            reasons.append(f"published {row['metric']} not usable: {exc}")
+    measured = chosen.with_columns(
+        pl.Series("raw_value", values, pl.Float64), pl.Series("missing_reason", reasons, pl.String),
+        (pl.col("_months").clip(upper_bound=12) / 12).alias("coverage"),
         pl.lit("staging.hotline_stats").alias("evidence_table"),
-        pl.format("city_id={}; metric={}; published statistics, not request records", pl.col("city_id").first(),
-                  pl.col("metric").first()).alias("evidence_keys"),
-        pl.col("sha256").unique().sort().alias("evidence_sha256s"),
-        pl.col("is_synthetic").any(),
-        pl.lit(None, pl.String).alias("missing_reason"),
-    ).select(MEASURED_COLUMNS)
+        pl.format("city_id={}; metric={} ({}); published statistics, not request records", "city_id", "metric",
+                  "unit").alias("evidence_keys"))
+    return pl.concat([measured.select(MEASURED_COLUMNS), _with_defaults(gaps)], how="diagonal_relaxed")
 
 
 def pages_read(ev: Evidence) -> pl.DataFrame:
@@ -112,11 +155,15 @@ def pages_read(ev: Evidence) -> pl.DataFrame:
     read = ev.features.filter(pl.col("feature") == "pages_read")
     if read.is_empty():
         return empty()
+    # pages describe the hotline when they were read
+    year = (pl.col("fetched_at").max().dt.year() if "fetched_at" in read.columns else pl.lit(ev.year))
     return read.group_by("city_id").agg(
         pl.lit(None, pl.Float64).alias("raw_value"), pl.col("value_num").sum().cast(pl.Int64).alias("n_observations"),
         pl.lit(1.0).alias("coverage"), pl.lit("staging.portal_features").alias("evidence_table"),
         pl.lit(None, pl.String).alias("evidence_keys"), pl.col("sha256").unique().sort().alias("evidence_sha256s"),
-        pl.col("is_synthetic").any(), pl.lit(None, pl.String).alias("missing_reason")).select(MEASURED_COLUMNS)
+        pl.col("is_synthetic").any(), pl.lit(None, pl.String).alias("missing_reason"),
+        year.cast(pl.Int32).alias("evidence_year"), pl.col("source_url").sort().first().alias("citation_url"),
+    ).select(MEASURED_COLUMNS)
 
 
 def from_features(ev: Evidence, feature: str, *, numeric: bool, exclude: pl.Series | None = None) -> Measured:
@@ -129,7 +176,8 @@ def from_features(ev: Evidence, feature: str, *, numeric: bool, exclude: pl.Seri
     rows = ev.features.filter(pl.col("feature") == feature)
     found = rows.group_by("city_id").agg(
         pl.col("value_num").max().alias("_num"), pl.col("sha256").unique().sort().alias("_s"),
-        pl.col("source_url").unique().sort().str.join(" ").alias("_urls"))
+        pl.col("source_url").unique().sort().str.join(" ").alias("_urls"),
+        pl.col("source_url").sort().first().alias("_url"))
     out = read.join(found, on="city_id", how="left")
     if numeric:
         value = pl.col("_num")
@@ -140,20 +188,40 @@ def from_features(ev: Evidence, feature: str, *, numeric: bool, exclude: pl.Seri
     return out.with_columns(
         value.alias("raw_value"), reason.alias("missing_reason"),
         pl.coalesce("_s", "evidence_sha256s").alias("evidence_sha256s"),
+        pl.coalesce("_url", "citation_url").alias("citation_url"),
         pl.format("city_id={}; feature={}; {}", "city_id", pl.lit(feature), pl.col("_urls").fill_null("not found"))
         .alias("evidence_keys"),
     ).select(MEASURED_COLUMNS)
 
 
-def from_curated(ev: Evidence, indicator_id: str, exclude: pl.Series | None = None) -> Measured:
-    rows = ev.curated.filter(pl.col("indicator_id") == indicator_id)
+def from_curated(ev: Evidence, indicator: Tertiary, exclude: pl.Series | None = None) -> Measured:
+    """Cited facts (config/evidence/): per city, the period nearest the evaluation year inside the window
+    (the earlier of two as near), converted from the unit it was published in."""
+    low, high = ev.window_for(indicator.evidence_years_before)
+    rows = ev.curated.filter(pl.col("indicator_id") == indicator.id)
     if exclude is not None:
         rows = rows.filter(~pl.col("city_id").is_in(exclude.to_list()))
     if rows.is_empty():
         return empty()
-    return rows.select(
-        "city_id", pl.col("value").cast(pl.Float64).alias("raw_value"), pl.lit(1, pl.Int64).alias("n_observations"),
-        pl.lit(1.0).alias("coverage"), pl.lit("staging.curated_evidence").alias("evidence_table"),
-        pl.format("{} ({}, {})", "citation_title", "citation_url", "citation_date").alias("evidence_keys"),
+    # the year of its period nearest the evaluation year: a period spanning it describes it
+    rows = rows.with_columns(pl.lit(ev.year).clip(pl.col("start_year"), pl.col("evidence_year")).cast(pl.Int32)
+                             .alias("evidence_year"))
+    inside = rows.filter(pl.col("evidence_year").is_between(low, high))
+    stale = rows.filter(~pl.col("city_id").is_in(inside["city_id"].unique().to_list())).group_by("city_id").agg(
+        pl.format("cited facts only from {}, outside the window {}-{}", pl.col("evidence_year").max(), pl.lit(low),
+                  pl.lit(high)).first().alias("missing_reason"))
+    distance = (pl.col("evidence_year") - ev.year).abs() * 2 + (pl.col("evidence_year") > ev.year)
+    chosen = inside.sort(distance, -pl.col("months"), "period").unique("city_id", keep="first", maintain_order=True)
+    population = dict(ev.cities.select("city_id", "population").iter_rows())
+    values = [convert(indicator.unit, r["unit"], r["value"], indicator_id=indicator.id, months=r["months"],
+                      population=population.get(r["city_id"]), answer_target_seconds=ev.answer_target_seconds)
+              for r in chosen.iter_rows(named=True)]  # checked at load: a handful of cited rows
+    measured = chosen.with_columns(
+        pl.Series("raw_value", values, pl.Float64), pl.lit(1, pl.Int64).alias("n_observations"),
+        (pl.col("months").clip(upper_bound=12) / 12).alias("coverage"),
+        pl.lit("staging.curated_evidence").alias("evidence_table"),
+        pl.format("{}: {} {} ({}, {}; {}, {})", "period", "value", "unit", "citation_title", "publisher",
+                  "publication_date", "source_file").alias("evidence_keys"),
         pl.lit([], pl.List(pl.String)).alias("evidence_sha256s"), pl.lit(False).alias("is_synthetic"),
-        pl.lit(None, pl.String).alias("missing_reason")).select(MEASURED_COLUMNS)
+        pl.lit(None, pl.String).alias("missing_reason"))
+    return pl.concat([measured.select(MEASURED_COLUMNS), _with_defaults(stale)], how="diagonal_relaxed")

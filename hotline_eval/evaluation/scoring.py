@@ -3,7 +3,8 @@
 Following the OECD-JRC Handbook on Constructing Composite Indicators (2008):
 - outliers: an indicator whose distribution across cities has |skewness| > 2 and kurtosis > 3.5 is
   winsorized at its 5th and 95th percentiles before normalization;
-- normalization: min-max (default), z-score, or distance to the frontier (value / best);
+- normalization: min-max (default), z-score, or distance to the frontier (value / best); indicators with
+  fixed goalposts (config/indicators.yaml) are scored against them instead, whatever the method;
 - weights: equal within each level unless configured; arithmetic aggregation (default) or geometric.
 
 Missing-data policy: at each level a city's score is the weighted mean of the parts it has, the
@@ -46,11 +47,12 @@ class Structure:
     w_tertiary: np.ndarray  # (T,)
     w_secondary: np.ndarray  # (S,)
     w_primary: np.ndarray  # (P,)
+    goalposts: np.ndarray | None = None  # (T, 2) fixed low/high per indicator, NaN where the cities' own range is used
 
 
 def structure(framework: Framework, cities: list[str]) -> Structure:
     tertiary, secondary_of, secondaries, primary_of, primaries = [], [], [], [], []
-    w_t, w_s, w_p, higher = [], [], [], []
+    w_t, w_s, w_p, higher, goalposts = [], [], [], [], []
     for p_index, p in enumerate(framework.primary):
         primaries.append(p.id)
         w_p.append(p.weight)
@@ -64,10 +66,12 @@ def structure(framework: Framework, cities: list[str]) -> Structure:
                 secondary_of.append(s_index)
                 w_t.append(t.weight)
                 higher.append(t.higher_is_better)
+                goalposts.append(t.goalposts or (np.nan, np.nan))
     return Structure(cities=cities, indicators=tertiary, higher_is_better=np.array(higher),
                      secondary_of=np.array(secondary_of), primary_of_secondary=np.array(primary_of),
                      secondaries=secondaries, primaries=primaries, w_tertiary=np.array(w_t, float),
-                     w_secondary=np.array(w_s, float), w_primary=np.array(w_p, float))
+                     w_secondary=np.array(w_s, float), w_primary=np.array(w_p, float),
+                     goalposts=np.array(goalposts, float).reshape(-1, 2))
 
 
 def value_matrix(facts: pl.DataFrame, st: Structure) -> np.ndarray:
@@ -119,6 +123,19 @@ def normalize(values: np.ndarray, higher_is_better: np.ndarray, method: Normaliz
     else:
         raise ValueError(f"unknown normalization {method!r}")
     return np.where(np.isnan(values), np.nan, np.clip(scaled, 0.0, 1.0))
+
+
+def apply_goalposts(scaled: np.ndarray, values: np.ndarray, st: Structure) -> np.ndarray:
+    """Indicators with fixed goalposts scored against them, whatever the method: (value - low) / (high -
+    low), capped to [0, 1] and oriented by direction; the others as ``scaled`` has them."""
+    if st.goalposts is None or np.isnan(st.goalposts).all():
+        return scaled
+    low, high = st.goalposts[:, 0], st.goalposts[:, 1]
+    fixed = ~np.isnan(low)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        against = np.clip((values - low) / np.where(fixed, high - low, 1), 0.0, 1.0)
+    against = np.where(st.higher_is_better, against, 1.0 - against)
+    return np.where(fixed & ~np.isnan(values), against, scaled)
 
 
 def _nan_safe(a: np.ndarray) -> np.ndarray:
@@ -210,7 +227,7 @@ def monte_carlo(values: np.ndarray, st: Structure, eligible: np.ndarray, *, draw
     ``concentration``, tighter draws) within each parent; the normalization method and aggregation
     rule are drawn uniformly from the alternatives."""
     rng = np.random.default_rng(seed)
-    normalized = {m: normalize(values, st.higher_is_better, m) for m in NORMALIZATIONS}
+    normalized = {m: apply_goalposts(normalize(values, st.higher_is_better, m), values, st) for m in NORMALIZATIONS}
     out = np.empty((draws, values.shape[0]))
     for d in range(draws):
         w_t = _dirichlet_within(rng, st.w_tertiary, st.secondary_of, concentration)
@@ -260,7 +277,7 @@ def score(facts: pl.DataFrame, framework: Framework, cities: pl.DataFrame, *, co
     city_ids = cities["city_id"].to_list()
     st = structure(framework, city_ids)
     raw = value_matrix(facts, st)
-    normalized = normalize(winsorize(raw), st.higher_is_better, normalization)
+    normalized = apply_goalposts(normalize(winsorize(raw), st.higher_is_better, normalization), raw, st)
     result = composite(normalized, st, aggregation)
     eligible = result.coverage >= coverage_threshold - 1e-12
     rank = ranks(result.overall, eligible)

@@ -24,8 +24,9 @@ DEFAULT_RULES_FILE = PROJECT_ROOT / "config" / "portal_rules.yaml"
 FeatureId = Literal[
     "channel_phone", "channel_sms", "channel_web_form", "channel_mobile_app", "channel_social", "channel_email",
     "channel_walk_in", "channel_chatbot", "open_24_7", "languages", "online_case_tracking", "faq_size",
-    "service_catalogue_size", "open_data_published", "accessibility_tty", "accessibility_sign_language",
-    "agencies_integrated",
+    "service_catalogue_size", "open_data_published", "accessibility_tty", "accessibility_relay",
+    "accessibility_sign_language", "accessibility_plain_language", "agencies_integrated",
+    "published_time_limits", "follow_up_contact", "requests_analysis",
 ]
 FEATURE_IDS: tuple[str, ...] = FeatureId.__args__  # type: ignore[attr-defined]
 # features whose value is a number (value_num); the rest are presence ("yes") or the language list

@@ -21,8 +21,10 @@ AGGREGATE_METRICS = (
     "calls_received", "calls_answered", "answer_rate", "cases_received", "cases_resolved", "resolution_rate",
     "satisfaction_rate", "avg_wait_seconds", "avg_handle_seconds", "first_call_resolution_rate",
     # share of calls answered within the line's target time; share of callers who hung up waiting;
-    # satisfaction on the publisher's own scale (the unit names it, e.g. "score of 5")
+    # satisfaction on the publisher's own scale (the unit names it, e.g. "score 1-5")
     "service_level_rate", "abandonment_rate", "satisfaction_score",
+    # share of requests closed within the agency's own target; share received through digital channels
+    "on_time_rate", "digital_share",
 )
 
 

@@ -31,3 +31,7 @@ COMMENT ON COLUMN staging.cities.data_level IS 'request_level, aggregate or not_
 COMMENT ON COLUMN staging.cities.data_evidence_url IS 'Page that shows what is published';
 COMMENT ON COLUMN staging.cities.in_2024_report IS 'Named in the 2024 evaluation report';
 COMMENT ON COLUMN staging.cities.n_sources IS 'Number of configured data sources';
+ALTER TABLE staging.cities ADD COLUMN IF NOT EXISTS hotline_type VARCHAR;
+ALTER TABLE staging.cities ADD COLUMN IF NOT EXISTS hotline_type_citation VARCHAR;
+COMMENT ON COLUMN staging.cities.hotline_type IS 'The hotline type the 2024 report names the city an example of (config/report_facts.yaml); null where it names none';
+COMMENT ON COLUMN staging.cities.hotline_type_citation IS 'Where the report''s hotline type for the city is published';

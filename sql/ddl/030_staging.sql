@@ -82,19 +82,53 @@ CREATE TABLE IF NOT EXISTS staging.curated_evidence (
     city_id VARCHAR NOT NULL,
     indicator_id VARCHAR NOT NULL,
     value DOUBLE NOT NULL,
+    unit VARCHAR,
+    period VARCHAR,
+    start_year INTEGER,
+    evidence_year INTEGER,
+    months INTEGER,
     citation_url VARCHAR NOT NULL,
     citation_title VARCHAR NOT NULL,
-    citation_date DATE NOT NULL,
-    note VARCHAR
+    publisher VARCHAR,
+    publication_date DATE,
+    quote VARCHAR,
+    quote_en VARCHAR,
+    read_on DATE,
+    note VARCHAR,
+    source_file VARCHAR
 );
-COMMENT ON TABLE staging.curated_evidence IS 'Facts no feed or page markup shows (a hotline ordinance, hotlines merged), each with its citation (config/evidence.csv)';
+-- databases from before cited facts had quotes and periods (config/evidence.csv): the table is rebuilt
+-- from config on every run, so old columns go and new ones come
+ALTER TABLE staging.curated_evidence DROP COLUMN IF EXISTS citation_date;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS unit VARCHAR;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS period VARCHAR;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS start_year INTEGER;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS evidence_year INTEGER;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS months INTEGER;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS publisher VARCHAR;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS publication_date DATE;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS quote VARCHAR;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS quote_en VARCHAR;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS read_on DATE;
+ALTER TABLE staging.curated_evidence ADD COLUMN IF NOT EXISTS source_file VARCHAR;
+COMMENT ON TABLE staging.curated_evidence IS 'Cited facts (config/evidence/<city_id>.csv): figures and statements a city''s reports and pages publish, each with its URL, title, publisher, date and quoted passage';
 COMMENT ON COLUMN staging.curated_evidence.city_id IS 'Registry city id';
 COMMENT ON COLUMN staging.curated_evidence.indicator_id IS 'Tertiary indicator the fact measures';
-COMMENT ON COLUMN staging.curated_evidence.value IS 'Value in the indicator''s unit';
-COMMENT ON COLUMN staging.curated_evidence.citation_url IS 'Where the fact is published';
-COMMENT ON COLUMN staging.curated_evidence.citation_title IS 'Title of the cited document';
-COMMENT ON COLUMN staging.curated_evidence.citation_date IS 'Date of the cited document';
-COMMENT ON COLUMN staging.curated_evidence.note IS 'What the citation says, briefly';
+COMMENT ON COLUMN staging.curated_evidence.value IS 'The figure as published, in unit (converted to the indicator''s unit in marts.indicator_facts)';
+COMMENT ON COLUMN staging.curated_evidence.unit IS 'Unit of value as published: percent, share, score A-B, seconds, yes/no, a count (agencies, hotlines, ...) or a volume (contacts per year)';
+COMMENT ON COLUMN staging.curated_evidence.period IS 'What the figure describes: YYYY, YYYY-MM or a range YYYY-MM/YYYY-MM';
+COMMENT ON COLUMN staging.curated_evidence.start_year IS 'First year of the period';
+COMMENT ON COLUMN staging.curated_evidence.evidence_year IS 'Last year of the period (a fact counts as describing the year of its period nearest the evaluation year)';
+COMMENT ON COLUMN staging.curated_evidence.months IS 'Months the period spans (volumes are annualized from them)';
+COMMENT ON COLUMN staging.curated_evidence.citation_url IS 'URL the fact was read at';
+COMMENT ON COLUMN staging.curated_evidence.citation_title IS 'Title of the cited page or document';
+COMMENT ON COLUMN staging.curated_evidence.publisher IS 'Who published it';
+COMMENT ON COLUMN staging.curated_evidence.publication_date IS 'Date the source states; null for an undated page';
+COMMENT ON COLUMN staging.curated_evidence.quote IS 'The passage the value rests on, verbatim in the original language';
+COMMENT ON COLUMN staging.curated_evidence.quote_en IS 'English gloss of the quote';
+COMMENT ON COLUMN staging.curated_evidence.read_on IS 'Date the source was read';
+COMMENT ON COLUMN staging.curated_evidence.note IS 'What is needed to read the figure (target, scale, what is counted)';
+COMMENT ON COLUMN staging.curated_evidence.source_file IS 'File under config/evidence/ the row comes from';
 
 CREATE TABLE IF NOT EXISTS staging.portal_features (
     city_id VARCHAR NOT NULL,

@@ -14,8 +14,16 @@ CREATE TABLE IF NOT EXISTS marts.indicator_facts (
     is_synthetic BOOLEAN NOT NULL,
     evidence_kind VARCHAR NOT NULL,
     naive_value DOUBLE,
-    run_id VARCHAR NOT NULL
+    run_id VARCHAR NOT NULL,
+    evidence_route VARCHAR,
+    evidence_year INTEGER,
+    evidence_age_years INTEGER,
+    citation_url VARCHAR
 );
+ALTER TABLE marts.indicator_facts ADD COLUMN IF NOT EXISTS evidence_route VARCHAR;
+ALTER TABLE marts.indicator_facts ADD COLUMN IF NOT EXISTS evidence_year INTEGER;
+ALTER TABLE marts.indicator_facts ADD COLUMN IF NOT EXISTS evidence_age_years INTEGER;
+ALTER TABLE marts.indicator_facts ADD COLUMN IF NOT EXISTS citation_url VARCHAR;
 COMMENT ON TABLE marts.indicator_facts IS 'One row per city, tertiary indicator and period: the measured value, its normalized score and the evidence it rests on';
 COMMENT ON COLUMN marts.indicator_facts.city_id IS 'Registry city id';
 COMMENT ON COLUMN marts.indicator_facts.indicator_id IS 'Tertiary indicator id (config/indicators.yaml)';
@@ -30,7 +38,11 @@ COMMENT ON COLUMN marts.indicator_facts.evidence_table IS 'Table the value was c
 COMMENT ON COLUMN marts.indicator_facts.evidence_keys IS 'Keys of the evidence rows (e.g. city_id and partition months)';
 COMMENT ON COLUMN marts.indicator_facts.evidence_sha256s IS 'sha256 of every archived response the value rests on (raw.http_archive.sha256)';
 COMMENT ON COLUMN marts.indicator_facts.is_synthetic IS 'True when any evidence behind the value is invented demo data';
-COMMENT ON COLUMN marts.indicator_facts.evidence_kind IS 'feeds, pages or curated: what the indicator rests on (config/indicators.yaml)';
+COMMENT ON COLUMN marts.indicator_facts.evidence_kind IS 'feeds, pages or curated: the kind of the route the value came by (requests and statistics are feeds; registry facts are curated); for a missing value, the kind of the indicator''s first route';
+COMMENT ON COLUMN marts.indicator_facts.evidence_route IS 'The route the value came by: requests, statistics, pages, curated or registry (config/indicators.yaml lists each indicator''s routes in precedence order); null when missing';
+COMMENT ON COLUMN marts.indicator_facts.evidence_year IS 'Year the evidence describes: the evaluation year for request feeds, the published period''s year for statistics and cited facts, the year pages were read';
+COMMENT ON COLUMN marts.indicator_facts.evidence_age_years IS 'evidence_year minus the evaluation year: negative for older evidence, positive for newer';
+COMMENT ON COLUMN marts.indicator_facts.citation_url IS 'Where the evidence can be read: the cited URL, the published table''s or page''s URL, or the request dataset''s page (with evidence_sha256s for the archived responses)';
 COMMENT ON COLUMN marts.indicator_facts.naive_value IS 'Close-time indicators: the naive figure over closed requests only, beside the Kaplan-Meier raw_value (open requests censored)';
 COMMENT ON COLUMN marts.indicator_facts.run_id IS 'Dagster run that computed the row';
 
@@ -52,12 +64,27 @@ CREATE TABLE IF NOT EXISTS marts.city_ranking (
     evidence_date DATE,
     data_mode VARCHAR NOT NULL,
     is_synthetic BOOLEAN NOT NULL,
-    run_id VARCHAR NOT NULL
+    run_id VARCHAR NOT NULL,
+    real_share DOUBLE,
+    unranked_reason VARCHAR,
+    hotline_brand VARCHAR,
+    hotline_numbers VARCHAR[],
+    hotline_type VARCHAR
 );
+ALTER TABLE marts.city_ranking ADD COLUMN IF NOT EXISTS real_share DOUBLE;
+ALTER TABLE marts.city_ranking ADD COLUMN IF NOT EXISTS unranked_reason VARCHAR;
+ALTER TABLE marts.city_ranking ADD COLUMN IF NOT EXISTS hotline_brand VARCHAR;
+ALTER TABLE marts.city_ranking ADD COLUMN IF NOT EXISTS hotline_numbers VARCHAR[];
+ALTER TABLE marts.city_ranking ADD COLUMN IF NOT EXISTS hotline_type VARCHAR;
 COMMENT ON TABLE marts.city_ranking IS 'One row per registered city: rank, composite score and its parts; cities without data are listed with a null score and coverage 0';
 COMMENT ON COLUMN marts.city_ranking.city_id IS 'Registry city id';
 COMMENT ON COLUMN marts.city_ranking.city_name IS 'City name in English';
-COMMENT ON COLUMN marts.city_ranking.rank IS 'Rank by score, 1 is best; null when the city has no score';
+COMMENT ON COLUMN marts.city_ranking.rank IS 'Rank by score, 1 is best, ties sharing the best rank; null when the city is not ranked (unranked_reason says why)';
+COMMENT ON COLUMN marts.city_ranking.real_share IS 'Share of the city''s covered weight resting on real evidence (cited facts, real statistics, live feeds and pages) rather than the demo archive''s invented records';
+COMMENT ON COLUMN marts.city_ranking.unranked_reason IS 'Why a city has no rank: its coverage below the threshold and the primary indicators it lacks evidence for; null for a ranked city';
+COMMENT ON COLUMN marts.city_ranking.hotline_brand IS 'The hotline''s name (registry)';
+COMMENT ON COLUMN marts.city_ranking.hotline_numbers IS 'The hotline''s numbers (registry)';
+COMMENT ON COLUMN marts.city_ranking.hotline_type IS 'The hotline type the 2024 report names the city an example of; null where it names none';
 COMMENT ON COLUMN marts.city_ranking.score IS 'Composite score, 0 to 100';
 COMMENT ON COLUMN marts.city_ranking.process_score IS 'Process governance score, 0 to 100';
 COMMENT ON COLUMN marts.city_ranking.collaborative_score IS 'Collaborative governance score, 0 to 100';

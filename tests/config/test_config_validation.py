@@ -4,6 +4,8 @@ indicators, misspelt source fields."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from hotline_eval.config.evaluation import DEFAULT_EVALUATION_FILE, load_evaluat
 from hotline_eval.config.files import read_config_csv
 from hotline_eval.config.registry import load_registry
 from hotline_eval.errors import ConfigError
-from hotline_eval.evaluation.curated import DEFAULT_EVIDENCE_FILE, load_evidence
+from hotline_eval.evaluation.curated import DEFAULT_EVIDENCE_DIR, load_evidence
 from hotline_eval.evaluation.framework import DEFAULT_FRAMEWORK_FILE, PRIMARY_IDS, load_framework
 from hotline_eval.staging.mappings import MAPPINGS_DIR, load_mappings
 from tests.config.city_copies import copy_registry
@@ -72,18 +74,25 @@ def test_the_real_mappings_load() -> None:
 
 
 # --- CSV files in general (curated evidence) -----------------------------------------------------------
+def _csv_line(fields: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue().removesuffix("\n")
+
+
 def test_a_ragged_evidence_row_is_named_by_its_line_after_a_note_over_several_lines(tmp_path: Path) -> None:
-    text = DEFAULT_EVIDENCE_FILE.read_text(encoding="utf-8")
-    rows = text.splitlines()
+    rows = list(csv.reader((DEFAULT_EVIDENCE_DIR / "seoul.csv").read_text(encoding="utf-8").splitlines()))
     header, first = rows[0], rows[1]
-    multi = first[:first.rindex(',"')] + ',"a note\nover two lines"'
+    multi = _csv_line([*first[:-1], "a note\nover two lines"])
     path = tmp_path / "evidence.csv"
-    path.write_text("\n".join([header, multi, first.replace("seoul,", "seoul,x,", 1)]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([_csv_line(header), multi, _csv_line(["seoul", "x", *first[1:]])]) + "\n",
+                    encoding="utf-8")
     framework = load_framework()
-    with pytest.raises(ConfigError, match=r"evidence\.csv, line 4: 8 fields where the header has 7"):
+    with pytest.raises(ConfigError, match=r"evidence\.csv, line 4: 14 fields where the header has 13"):
         load_evidence(load_registry(), framework, path)
     # a good row after the note is named by its own line too
-    path.write_text("\n".join([header, multi, first.replace("seoul,", "nowhere,", 1)]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([_csv_line(header), multi, _csv_line(["nowhere", *first[1:]])]) + "\n",
+                    encoding="utf-8")
     with pytest.raises(ConfigError, match=r"evidence\.csv, line 4, field 'city_id': unknown city 'nowhere'"):
         load_evidence(load_registry(), framework, path)
 
@@ -108,7 +117,7 @@ def framework_text(primaries: tuple[str, ...] = PRIMARY_IDS, computation: str = 
                   "            unit: u",
                   "            direction: higher_is_better", "            source_tables: [staging.curated_evidence]",
                   f"            computation: {computation if n == 1 else 'curated'}", "            weight: 1",
-                  "            evidence: curated"]
+                  "            routes: [curated]"]
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +136,7 @@ def test_the_real_framework_has_only_known_computations(tmp_path: Path) -> None:
     text = DEFAULT_FRAMEWORK_FILE.read_text(encoding="utf-8")
     path = tmp_path / "indicators.yaml"
     path.write_text(text.replace("computation: digital_share", "computation: digitalshare"))
-    line = text.splitlines().index("            computation: digital_share") + 1
+    line = text.splitlines().index("      computation: digital_share") + 1
     with pytest.raises(ConfigError, match=rf"line {line}, field '[a-z0-9.]+\.computation': .*indicator "
                                           r"'digital_share': unknown computation 'digitalshare'"):
         load_framework(path)

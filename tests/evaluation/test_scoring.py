@@ -25,9 +25,9 @@ primary:
         weight: 1
         tertiary:
           - {id: t1, name: T1, definition: d, unit: u, direction: higher_is_better, source_tables: [x],
-             computation: curated, weight: 1, evidence: curated}
+             computation: curated, weight: 1, routes: [curated]}
           - {id: t2, name: T2, definition: d, unit: u, direction: lower_is_better, source_tables: [x],
-             computation: curated, weight: 1, evidence: curated}
+             computation: curated, weight: 1, routes: [curated]}
   - id: responsive
     name: B
     weight: 1
@@ -37,7 +37,7 @@ primary:
         weight: 1
         tertiary:
           - {id: t3, name: T3, definition: d, unit: u, direction: higher_is_better, source_tables: [x],
-             computation: curated, weight: 1, evidence: curated}
+             computation: curated, weight: 1, routes: [curated]}
 """
 VALUES = {"x": {"t1": 10, "t2": 5, "t3": 100}, "y": {"t1": 20, "t2": 1, "t3": None},
           "z": {"t1": 30, "t2": 3, "t3": 50}}

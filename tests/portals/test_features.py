@@ -50,8 +50,8 @@ FAMILIES = [
      {"open_24_7", "open_data_published"}),  # "nicht rund um die Uhr"; open data link is in the footer
     ("paris_3975.html", "https://www.paris.fr/", "fr", "paris",
      {"channel_phone", "channel_web_form", "channel_mobile_app", "channel_walk_in", "online_case_tracking",
-      "open_data_published", "accessibility_tty", "accessibility_sign_language"},
-     {"open_24_7", "languages"}),
+      "open_data_published", "accessibility_relay", "accessibility_sign_language"},
+     {"open_24_7", "languages", "accessibility_tty"}),  # ACCEO is a relay service, not a text telephone
     ("madrid_linea_madrid.html", "https://www.madrid.es/", "es", "madrid",
      {"channel_phone", "channel_web_form", "channel_mobile_app", "channel_walk_in", "open_24_7", "languages",
       "online_case_tracking", "open_data_published", "accessibility_sign_language", "service_catalogue_size"},
