@@ -109,7 +109,13 @@ class FactsRun:
     expected: int  # rows there should be: cities x tertiary indicators
 
     def writes(self) -> list[Write]:
-        return [Replace("marts.indicator_facts", self.facts), Replace("marts.city_capabilities", self.capabilities)]
+        valued = self.facts.filter(pl.col("raw_value").is_not_null())
+        mode = "demo" if valued["is_synthetic"].any() else "live"
+        capabilities = self.capabilities.join(
+            self.facts.select("city_id", "indicator_id", pl.col("is_synthetic") & pl.col("raw_value").is_not_null()),
+            on=["city_id", "indicator_id"], how="left").with_columns(
+            pl.col("is_synthetic").fill_null(False), pl.lit(mode).alias("data_mode"))
+        return [Replace("marts.indicator_facts", self.facts), Replace("marts.city_capabilities", capabilities)]
 
     @property
     def missing_without_reason(self) -> int:

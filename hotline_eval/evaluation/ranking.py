@@ -3,7 +3,7 @@ primary and secondary scores, the explanations, the rank sensitivity), and the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -53,9 +53,9 @@ class Ranking:
                 "city_explanations": self.explained, "rank_sensitivity": self.scored.sensitivity}
 
     def writes(self, run_id: str) -> list[Write]:
-        with_run = pl.lit(run_id).alias("run_id")
+        with_run = (pl.lit(run_id).alias("run_id"), pl.lit(self.data_mode).alias("data_mode"))
         return [Replace("marts.city_ranking", self.ranking),
-                *(Replace(f"marts.{name}", frame.with_columns(with_run)) for name, frame in self.companions.items())]
+                *(Replace(f"marts.{name}", frame.with_columns(*with_run)) for name, frame in self.companions.items())]
 
 
 def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_threshold: float, run_id: str,
@@ -93,7 +93,29 @@ def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_thresho
     )
     scored_cities = ranking.filter(pl.col("score").is_not_null())["city_id"].to_list()
     explained = explanations(scored.contributions, scored.facts, framework, scored_cities)
-    return Ranking(ranking, scored, explained, "demo" if any_synthetic else "live")
+    return Ranking(ranking, flag_synthetic(scored, facts, framework), explained.join(
+        synthetic, on="city_id", how="left").with_columns(pl.col("is_synthetic").fill_null(False)),
+        "demo" if any_synthetic else "live")
+
+
+def flag_synthetic(scored: Scored, facts: pl.DataFrame, framework: Framework) -> Scored:
+    """The companion tables with ``is_synthetic``: whether any value the row rests on (the city's values
+    under the primary or secondary indicator; the city's values for the sensitivity) is demo data."""
+    parts = pl.DataFrame([{"indicator_id": t.id, "secondary_id": s.id, "primary_id": p.id}
+                          for p in framework.primary for s in p.secondary for t in s.tertiary])
+    valued = facts.filter(pl.col("raw_value").is_not_null()).select("city_id", "indicator_id", "is_synthetic") \
+        .join(parts, on="indicator_id")
+
+    def by(*keys: str) -> pl.DataFrame:
+        return valued.group_by("city_id", *keys).agg(pl.col("is_synthetic").any())
+
+    def flagged(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
+        return frame.join(by(*keys), on=["city_id", *keys], how="left").with_columns(
+            pl.col("is_synthetic").fill_null(False))
+
+    return replace(scored, primary=flagged(scored.primary, "primary_id"),
+                   secondary=flagged(scored.secondary, "secondary_id"),
+                   sensitivity=flagged(scored.sensitivity))
 
 
 def unranked_reasons(scored: Scored, coverage_threshold: float) -> pl.DataFrame:

@@ -114,6 +114,10 @@ COMMENT ON COLUMN marts.primary_scores.primary_id IS 'process, collaborative, sm
 COMMENT ON COLUMN marts.primary_scores.score IS 'Score 0-100; null when the city has no evidence under it';
 COMMENT ON COLUMN marts.primary_scores.coverage IS 'Share of the primary indicator''s weight with evidence';
 COMMENT ON COLUMN marts.primary_scores.run_id IS 'Dagster run that computed the row';
+ALTER TABLE marts.primary_scores ADD COLUMN IF NOT EXISTS is_synthetic BOOLEAN;
+ALTER TABLE marts.primary_scores ADD COLUMN IF NOT EXISTS data_mode VARCHAR;
+COMMENT ON COLUMN marts.primary_scores.is_synthetic IS 'True when any of the city''s values under the primary indicator rests on invented demo data';
+COMMENT ON COLUMN marts.primary_scores.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise (as marts.city_ranking.data_mode)';
 
 CREATE TABLE IF NOT EXISTS marts.secondary_scores (
     city_id VARCHAR NOT NULL,
@@ -130,6 +134,10 @@ COMMENT ON COLUMN marts.secondary_scores.secondary_id IS 'Secondary indicator id
 COMMENT ON COLUMN marts.secondary_scores.score IS 'Score 0-100; null when the city has no evidence under it';
 COMMENT ON COLUMN marts.secondary_scores.coverage IS 'Share of the secondary indicator''s weight with evidence';
 COMMENT ON COLUMN marts.secondary_scores.run_id IS 'Dagster run that computed the row';
+ALTER TABLE marts.secondary_scores ADD COLUMN IF NOT EXISTS is_synthetic BOOLEAN;
+ALTER TABLE marts.secondary_scores ADD COLUMN IF NOT EXISTS data_mode VARCHAR;
+COMMENT ON COLUMN marts.secondary_scores.is_synthetic IS 'True when any of the city''s values under the secondary indicator rests on invented demo data';
+COMMENT ON COLUMN marts.secondary_scores.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise (as marts.city_ranking.data_mode)';
 
 CREATE TABLE IF NOT EXISTS marts.city_explanations (
     city_id VARCHAR NOT NULL,
@@ -148,6 +156,10 @@ COMMENT ON COLUMN marts.city_explanations.indicator_id IS 'Tertiary indicator id
 COMMENT ON COLUMN marts.city_explanations.contribution IS 'Points the indicator adds to the 0-100 score';
 COMMENT ON COLUMN marts.city_explanations.explanation IS 'The indicator, the city''s value and where it stands among the cities, in plain words';
 COMMENT ON COLUMN marts.city_explanations.run_id IS 'Dagster run that computed the row';
+ALTER TABLE marts.city_explanations ADD COLUMN IF NOT EXISTS is_synthetic BOOLEAN;
+ALTER TABLE marts.city_explanations ADD COLUMN IF NOT EXISTS data_mode VARCHAR;
+COMMENT ON COLUMN marts.city_explanations.is_synthetic IS 'True when any of the city''s values rests on invented demo data';
+COMMENT ON COLUMN marts.city_explanations.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise (as marts.city_ranking.data_mode)';
 
 CREATE TABLE IF NOT EXISTS marts.rank_sensitivity (
     city_id VARCHAR NOT NULL,
@@ -164,6 +176,10 @@ COMMENT ON COLUMN marts.rank_sensitivity.rank IS 'Rank with every indicator';
 COMMENT ON COLUMN marts.rank_sensitivity.rank_without IS 'Rank without the indicator';
 COMMENT ON COLUMN marts.rank_sensitivity.rank_shift IS 'rank_without - rank: positive means the indicator helps the city';
 COMMENT ON COLUMN marts.rank_sensitivity.run_id IS 'Dagster run that computed the row';
+ALTER TABLE marts.rank_sensitivity ADD COLUMN IF NOT EXISTS is_synthetic BOOLEAN;
+ALTER TABLE marts.rank_sensitivity ADD COLUMN IF NOT EXISTS data_mode VARCHAR;
+COMMENT ON COLUMN marts.rank_sensitivity.is_synthetic IS 'True when any of the city''s values rests on invented demo data';
+COMMENT ON COLUMN marts.rank_sensitivity.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise (as marts.city_ranking.data_mode)';
 
 CREATE TABLE IF NOT EXISTS marts.city_capabilities (
     city_id VARCHAR NOT NULL,
@@ -178,6 +194,10 @@ COMMENT ON COLUMN marts.city_capabilities.indicator_id IS 'Tertiary indicator id
 COMMENT ON COLUMN marts.city_capabilities.capability IS 'supported, partial (part of all requests, or published aggregates) or unsupported (scored as missing)';
 COMMENT ON COLUMN marts.city_capabilities.reason IS 'Why, from the data: e.g. the city''s feed publishes no closed_at';
 COMMENT ON COLUMN marts.city_capabilities.run_id IS 'Dagster run that computed the row';
+ALTER TABLE marts.city_capabilities ADD COLUMN IF NOT EXISTS is_synthetic BOOLEAN;
+ALTER TABLE marts.city_capabilities ADD COLUMN IF NOT EXISTS data_mode VARCHAR;
+COMMENT ON COLUMN marts.city_capabilities.is_synthetic IS 'True when any of the value rests on invented demo data';
+COMMENT ON COLUMN marts.city_capabilities.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise (as marts.city_ranking.data_mode)';
 
 CREATE TABLE IF NOT EXISTS marts.request_month_parts (
     city_id VARCHAR NOT NULL,
