@@ -76,8 +76,9 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
                                        description="Each city has each of the tertiary indicators, as a value or "
                                                    "marked missing with a reason.")],
         description="One row per city, tertiary indicator and evaluation period: the value, its normalized score, "
-                    "coverage and the evidence (table, keys, archive sha256s) it rests on; and the capability matrix "
-                    "(marts.city_capabilities) saying what each city's data can support.",
+                    "coverage and the evidence (route, year, citation, table, keys, archive sha256s) it rests on; the "
+                    "capability matrix (marts.city_capabilities) saying what each city's data can support; and "
+                    "monthly close times, Kaplan-Meier beside naive (marts.close_times_monthly).",
     )
     def indicator_facts(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource):
         framework = load_framework()

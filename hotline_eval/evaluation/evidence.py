@@ -24,6 +24,7 @@ REQUEST_COLUMNS = ("city_id", "partition_month", "created_at", "closed_at", "sta
                    "agency", "latitude", "longitude", "resolution", "quality_flags", "sha256", "is_synthetic")
 MEASURES_SQL = PROJECT_ROOT / "sql" / "marts" / "request_measures.sql"
 CLOSE_TIMES_SQL = PROJECT_ROOT / "sql" / "marts" / "request_close_times.sql"
+MONTHLY_CLOSE_TIMES_SQL = PROJECT_ROOT / "sql" / "marts" / "request_close_times_monthly.sql"
 EVIDENCE_SQL = PROJECT_ROOT / "sql" / "marts" / "request_evidence.sql"
 
 
@@ -108,6 +109,21 @@ class Evidence:
             finally:
                 con.unregister("close_time_quantiles")
             self._request_evidence = _run(con, EVIDENCE_SQL, {"period": self.period}, REQUEST_EVIDENCE_SCHEMA)
+
+    def monthly_close_times(self) -> pl.DataFrame:
+        """Per city and month of creation: the Kaplan-Meier and naive median and 90th percentile hours to
+        close (open requests censored at the period's end), with the requests and closes counted."""
+        params = {"period": self.period, "cutoff": self.period_end, "km_excluded": list(EXCLUDED_FLAGS)}
+        with _request_views(self.requests) as con:
+            times = _run(con, MONTHLY_CLOSE_TIMES_SQL, params, CLOSE_TIMES_SCHEMA)
+        counts = times.group_by("city_id").agg(pl.col("n").sum().alias("n_requests"),
+                                               pl.col("events").sum().alias("n_closed"))
+        keyed = pl.col("city_id").str.split_exact("|", 1)
+        return counts.join(close_time_quantiles(times), on="city_id", how="left").with_columns(
+            keyed.struct.field("field_0").alias("city_id"), keyed.struct.field("field_1").alias("month"),
+        ).select("city_id", "month", pl.col("median_hours").alias("km_median_hours"),
+                 pl.col("median_naive").alias("naive_median_hours"), pl.col("p90_hours").alias("km_p90_hours"),
+                 pl.col("p90_naive").alias("naive_p90_hours"), "n_requests", "n_closed").sort("city_id", "month")
 
     def request_measures(self) -> pl.DataFrame:
         """Per measure and city: value, naive value, rows and months (computed once for all indicators)."""

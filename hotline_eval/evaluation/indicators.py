@@ -107,6 +107,7 @@ class FactsRun:
     facts: pl.DataFrame
     capabilities: pl.DataFrame
     expected: int  # rows there should be: cities x tertiary indicators
+    monthly_close_times: pl.DataFrame | None = None  # marts.close_times_monthly, when computed
 
     def writes(self) -> list[Write]:
         valued = self.facts.filter(pl.col("raw_value").is_not_null())
@@ -115,7 +116,16 @@ class FactsRun:
             self.facts.select("city_id", "indicator_id", pl.col("is_synthetic") & pl.col("raw_value").is_not_null()),
             on=["city_id", "indicator_id"], how="left").with_columns(
             pl.col("is_synthetic").fill_null(False), pl.lit(mode).alias("data_mode"))
-        return [Replace("marts.indicator_facts", self.facts), Replace("marts.city_capabilities", capabilities)]
+        writes: list[Write] = [Replace("marts.indicator_facts", self.facts),
+                               Replace("marts.city_capabilities", capabilities)]
+        if self.monthly_close_times is not None:
+            # the close times rest on the city's request feeds: synthetic where those facts are
+            from_feeds = valued.filter(pl.col("evidence_route") == "requests").group_by("city_id").agg(
+                pl.col("is_synthetic").any())
+            writes.append(Replace("marts.close_times_monthly", self.monthly_close_times.join(
+                from_feeds, on="city_id", how="left").with_columns(
+                pl.col("is_synthetic").fill_null(False), pl.lit(mode).alias("data_mode"))))
+        return writes
 
     @property
     def missing_without_reason(self) -> int:
@@ -148,4 +158,5 @@ def facts_run(ev: Evidence, framework: Framework, registry: Registry, *, coverag
                    run_id=run_id, draws=0)
     out = scored.facts.with_columns(run_id=pl.lit(run_id))
     capabilities = capability_matrix(out, registry).with_columns(run_id=pl.lit(run_id))
-    return FactsRun(out, capabilities, expected=ev.cities.height * len(framework.tertiary()))
+    return FactsRun(out, capabilities, expected=ev.cities.height * len(framework.tertiary()),
+                    monthly_close_times=ev.monthly_close_times().with_columns(run_id=pl.lit(run_id)))

@@ -246,3 +246,29 @@ COMMENT ON COLUMN marts.request_month_parts.is_synthetic IS 'True when any of th
 COMMENT ON COLUMN marts.request_month_parts.staged_at IS 'staging.staged_partitions.staged_at of the staging rows the parts were computed from (null: no staging state, recomputed every run)';
 COMMENT ON COLUMN marts.request_month_parts.parts_version IS 'sha256 of the SQL and parameters that computed the parts; another version is recomputed';
 COMMENT ON COLUMN marts.request_month_parts.computed_at IS 'When the parts were computed (UTC)';
+
+CREATE TABLE IF NOT EXISTS marts.close_times_monthly (
+    city_id VARCHAR NOT NULL,
+    month VARCHAR NOT NULL,
+    km_median_hours DOUBLE,
+    naive_median_hours DOUBLE,
+    km_p90_hours DOUBLE,
+    naive_p90_hours DOUBLE,
+    n_requests BIGINT NOT NULL,
+    n_closed BIGINT NOT NULL,
+    is_synthetic BOOLEAN NOT NULL,
+    data_mode VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+COMMENT ON TABLE marts.close_times_monthly IS 'Per city and month of creation in the evaluation year: hours to close, the Kaplan-Meier estimate (requests still open at the end of the year censored there) beside the naive figure over closed requests only';
+COMMENT ON COLUMN marts.close_times_monthly.city_id IS 'Registry city id';
+COMMENT ON COLUMN marts.close_times_monthly.month IS 'Month the requests were created in (YYYY-MM, the city''s local time)';
+COMMENT ON COLUMN marts.close_times_monthly.km_median_hours IS 'Kaplan-Meier median hours to close; null when fewer than half closed by the end of the year';
+COMMENT ON COLUMN marts.close_times_monthly.naive_median_hours IS 'Median hours to close over closed requests only (understates the wait when many are still open)';
+COMMENT ON COLUMN marts.close_times_monthly.km_p90_hours IS 'Kaplan-Meier 90th percentile hours to close; null when fewer than 90% closed by the end of the year';
+COMMENT ON COLUMN marts.close_times_monthly.naive_p90_hours IS '90th percentile over closed requests only';
+COMMENT ON COLUMN marts.close_times_monthly.n_requests IS 'Requests created in the month (cancelled and impossible dates left out)';
+COMMENT ON COLUMN marts.close_times_monthly.n_closed IS 'Of them, closed by the end of the year';
+COMMENT ON COLUMN marts.close_times_monthly.is_synthetic IS 'True when the city''s request data is invented demo data';
+COMMENT ON COLUMN marts.close_times_monthly.data_mode IS 'demo when any evidence of the run is invented demo data, live otherwise';
+COMMENT ON COLUMN marts.close_times_monthly.run_id IS 'Dagster run that computed the row';

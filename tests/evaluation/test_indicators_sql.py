@@ -16,6 +16,7 @@ from hotline_eval.errors import ConfigError
 from hotline_eval.evaluation.evidence import Evidence, WarehouseRequests
 from hotline_eval.evaluation.framework import load_framework
 from hotline_eval.evaluation.indicators import compute_facts
+from hotline_eval.evaluation.request_parts import EXCLUDED_FLAGS
 from hotline_eval.evaluation.survival import km_quantile
 from hotline_eval.publish.warehouse import Replace, apply_ddl, query, replace_many
 
@@ -155,3 +156,27 @@ def test_a_partial_directory_is_evidence_but_not_the_catalogue_size() -> None:
     measured = {r["city_id"]: r for r in service_catalogue_size(ev, None).iter_rows(named=True)}
     assert measured["new_york"]["raw_value"] == 3.0
     assert measured["toronto"]["raw_value"] is None and measured["toronto"]["missing_reason"] == PARTIAL_DIRECTORY
+
+
+def test_monthly_close_times_follow_the_reference_estimator_month_by_month() -> None:
+    """marts.close_times_monthly: per city and month of creation, the Kaplan-Meier median (open requests
+    censored at the year's end) equals the reference estimator over that month's requests, beside the
+    naive median over closed ones."""
+    requests = _requests(3, n=800)
+    monthly = _evidence(requests).monthly_close_times()
+    cutoff = datetime(2025, 1, 1, tzinfo=UTC)
+    usable = requests.filter((pl.col("status") != "cancelled") & ~pl.col("quality_flags").list.eval(
+        pl.element().is_in(list(EXCLUDED_FLAGS))).list.any())
+    checked = 0
+    for row in monthly.iter_rows(named=True):
+        part = usable.filter((pl.col("city_id") == row["city_id"]) & (pl.col("partition_month") == row["month"]))
+        closed = part["closed_at"].is_not_null() & (part["closed_at"] <= cutoff)
+        ends = part.select(pl.when(closed).then(pl.col("closed_at")).otherwise(cutoff) - pl.col("created_at"))
+        hours = ends.to_series().dt.total_microseconds().to_numpy() / 3600e6
+        assert (row["n_requests"], row["n_closed"]) == (part.height, int(closed.sum()))
+        expected = km_quantile(hours, closed.to_numpy(), 0.5)
+        assert row["km_median_hours"] == (pytest.approx(expected) if expected is not None else None)
+        if closed.any():
+            assert row["naive_median_hours"] == pytest.approx(float(np.median(hours[closed.to_numpy()])))
+        checked += 1
+    assert checked >= 20 and monthly["month"].str.starts_with("2024-").all()
