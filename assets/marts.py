@@ -33,7 +33,8 @@ SCORE_SPECS = [
     dg.AssetSpec(["marts", "secondary_scores"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
                  description="Each city's score on each secondary indicator, long form."),
     dg.AssetSpec(["marts", "city_explanations"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
-                 description="Each city's three strongest and three weakest indicators, in plain words."),
+                 description="Each city's strengths and weaknesses (up to three each; meaningful differences only), "
+                             "in plain words."),
     dg.AssetSpec(["marts", "rank_sensitivity"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
                  description="Leave-one-indicator-out ranks: which indicators move each city's rank most."),
 ]

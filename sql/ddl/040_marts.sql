@@ -148,9 +148,9 @@ CREATE TABLE IF NOT EXISTS marts.city_explanations (
     explanation VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL
 );
-COMMENT ON TABLE marts.city_explanations IS 'Per city its three strongest and three weakest indicators, with the points each adds to the score, in plain words';
+COMMENT ON TABLE marts.city_explanations IS 'Per city up to three strengths and three weaknesses (by the about-the-same rule in hotline_eval/evaluation/explain.py), with the points each adds to the score, in plain words';
 COMMENT ON COLUMN marts.city_explanations.city_id IS 'Registry city id';
-COMMENT ON COLUMN marts.city_explanations.kind IS 'strongest or weakest';
+COMMENT ON COLUMN marts.city_explanations.kind IS 'strongest, weakest, or middling (one row for a city with neither: the indicator adding the most points)';
 COMMENT ON COLUMN marts.city_explanations.position IS '1 to 3 within its kind';
 COMMENT ON COLUMN marts.city_explanations.indicator_id IS 'Tertiary indicator id';
 COMMENT ON COLUMN marts.city_explanations.contribution IS 'Points the indicator adds to the 0-100 score';
