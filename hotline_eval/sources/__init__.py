@@ -11,20 +11,21 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from hotline_eval.fetch.http import HttpClient
-from hotline_eval.sources import aggregate, ckan, open311, opendatasoft, socrata
+from hotline_eval.sources import aggregate, arcgis, avisos, ckan, open311, opendatasoft, socrata
 from hotline_eval.sources.base import Connector, SourceBase
 from hotline_eval.sources.demo import DemoFeed
 from hotline_eval.sources.records import RawBatch
 
 Source = Annotated[
     socrata.SocrataSource | ckan.CkanSource | opendatasoft.OpendatasoftSource | open311.Open311Source
-    | aggregate.AggregateTableSource,
+    | arcgis.ArcgisFeatureServerSource | aggregate.AggregateTableSource | avisos.AvisosSource,
     Field(discriminator="kind"),
 ]
 
 # source kind -> its connector
 CONNECTORS: dict[str, Connector] = {c.kind: c for c in (
-    socrata.CONNECTOR, ckan.CONNECTOR, opendatasoft.CONNECTOR, open311.CONNECTOR, aggregate.CONNECTOR)}
+    socrata.CONNECTOR, ckan.CONNECTOR, opendatasoft.CONNECTOR, open311.CONNECTOR, arcgis.CONNECTOR,
+    aggregate.CONNECTOR, avisos.CONNECTOR)}
 # the request-level ones
 REQUEST_CONNECTORS: dict[str, Connector] = {kind: c for kind, c in CONNECTORS.items() if c.is_request_level}
 

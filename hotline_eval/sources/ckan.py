@@ -7,7 +7,9 @@ https://docs.ckan.org/en/latest/maintaining/datastore.html#ckanext.datastore.log
 
 CKAN portals publish 311 data as one resource per year (Toronto, Buenos Aires) or per semester
 (São Paulo); a month partition reads the resources matching its year and keeps the records
-created in that local month.
+created in that local month. Each resource is read with the mapping of its own shape: a source whose
+files changed shape over the years lists the shapes under ``field_generations``
+(``hotline_eval/sources/generations.py``), chosen per resource by its header or its name.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.encoding import decode_body
 from hotline_eval.fetch.http import HttpClient
+from hotline_eval.sources import generations
 from hotline_eval.sources.base import Connector, SourceBase
 from hotline_eval.sources.common import dig
 from hotline_eval.sources.demo import DemoFeed, as_json, pages_of, store, to_record
+from hotline_eval.sources.generations import FieldGeneration, Reading
 from hotline_eval.sources.pages import Page
 from hotline_eval.sources.records import RawBatch, records_to_raw
 from hotline_eval.staging.timeparse import local_month
@@ -50,6 +54,22 @@ class CkanSource(SourceBase):
     derive_id_from: list[str] = Field(default_factory=list)
     # published files whose charset the server does not declare (e.g. cp1252 CSVs)
     encoding: str | None = None
+    # the other shapes the source's files had over the years, each read with its own mapping; `fields`,
+    # `derive_id_from` and `datetime_formats` above read a resource no generation claims (generations.py).
+    # `datetime_formats` also get every generation's, appended at load: staging tries them all.
+    field_generations: list[FieldGeneration] = Field(default_factory=list)
+
+    _generation_formats = model_validator(mode="before")(generations.with_generation_formats)
+
+    @model_validator(mode="after")
+    def _generations_agree(self) -> CkanSource:
+        generations.check_generations(self.field_generations, self.datetime_formats)
+        return self
+
+    @property
+    def own_reading(self) -> Reading:
+        """How a resource no field generation claims is read."""
+        return Reading(None, self.fields, tuple(self.derive_id_from))
 
 
 def action_url(source: CkanSource, action: str) -> str:
@@ -96,8 +116,10 @@ def datastore_pages(client: HttpClient, source: CkanSource, resource_id: str, st
     raise SourceFormatError(f"{source.id}: more than {MAX_PAGES} pages in resource {resource_id}")
 
 
-def csv_records(body: bytes, content_type: str | None, encoding: str | None, name: str) -> list[dict[str, Any]]:
-    """Rows of a CSV (or the first CSV inside a ZIP) as dicts of text; ',' or ';' separated."""
+def csv_table(body: bytes, content_type: str | None, encoding: str | None, name: str
+              ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The header and the rows of a CSV (or the first CSV inside a ZIP), as text; ',' or ';' separated
+    (whichever the header line holds more of: Buenos Aires writes ';' until 2024 and ',' in 2025)."""
     if body[:4] == b"PK\x03\x04":
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             members = [m for m in archive.infolist() if m.filename.lower().endswith(".csv")]
@@ -115,30 +137,81 @@ def csv_records(body: bytes, content_type: str | None, encoding: str | None, nam
     except pl.exceptions.PolarsError as exc:
         raise SourceFormatError(f"{name}: not a readable CSV: {exc}") from None
     frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
-    return frame.to_dicts()
+    return frame.columns, frame.to_dicts()
+
+
+def csv_records(body: bytes, content_type: str | None, encoding: str | None, name: str) -> list[dict[str, Any]]:
+    """Rows of a CSV (or the first CSV inside a ZIP) as dicts of text; ',' or ';' separated."""
+    return csv_table(body, content_type, encoding, name)[1]
+
+
+def _datastore_header(pages: list[Page]) -> list[str]:
+    """The columns of a DataStore resource: ``result.fields`` of its first page, else its first record's keys."""
+    if not pages:
+        return []
+    declared = dig(pages[0].response.json(), "result", "fields")
+    names = [f.get("id") for f in declared if isinstance(f, dict)] if isinstance(declared, list) else []
+    if not names:
+        records = pages[0].record_list()
+        names = list(records[0]) if records and isinstance(records[0], dict) else []
+    return [n for n in names if isinstance(n, str) and n != "_id"]
+
+
+def resource_pages(client: HttpClient, source: CkanSource, resource: dict[str, Any], start_number: int = 0
+                   ) -> tuple[list[Page], list[str]]:
+    """A resource's pages (DataStore pages, or its file as one page) and its header."""
+    if resource.get("datastore_active"):
+        pages = list(datastore_pages(client, source, str(resource["id"]), start_number=start_number))
+        return pages, _datastore_header(pages)
+    response = client.get(str(resource["url"]))
+    header, records = csv_table(response.body, response.content_type, source.encoding, response.url)
+    return [Page(number=start_number, response=response, records=records)], header
+
+
+def _read_month(pages: list[Page], reading: Reading, source: CkanSource, *, city_id: str, month: str,
+                timezone: str) -> RawBatch:
+    """The records of pages of one shape created in ``month`` (local time), by the shape's mapping."""
+    batch = records_to_raw(pages, reading.fields, city_id=city_id, source_id=source.id, partition_month=month,
+                           derive_id_from=reading.derive_id_from)
+    formats = [*reading.datetime_formats, *(f for f in source.datetime_formats if f not in reading.datetime_formats)]
+    in_month = local_month(batch.rows["created_raw"], timezone, formats)
+    batch.rows = batch.rows.filter((in_month == month) | in_month.is_null())
+    return batch
 
 
 def fetch_month(client: HttpClient, source: CkanSource, city_id: str, month: str, *, timezone: str,
                 app_token: str | None = None) -> RawBatch:
-    """Records created in ``month`` (local time) from the resources of its year."""
+    """Records created in ``month`` (local time) from the resources of its year, each resource read with
+    the mapping of its shape (its field generation, else the source's own fields)."""
     del app_token  # CKAN portals need no token to read public data
     year = int(month[:4])
     resources = resources_for_year(package_resources(client, source), source, year)
     if not resources:
         raise SourceFormatError(f"{source.id}: no resource of package {source.dataset!r} matches year {year}")
     pages: list[Page] = []
+    shapes: dict[str | None, tuple[Reading, list[Page]]] = {}
     for resource in resources:
-        if resource.get("datastore_active"):
-            pages.extend(datastore_pages(client, source, str(resource["id"]), start_number=len(pages)))
-        else:
-            response = client.get(str(resource["url"]))
-            records = csv_records(response.body, response.content_type, source.encoding, response.url)
-            pages.append(Page(number=len(pages), response=response, records=records))
-    batch = records_to_raw(pages, source.fields, city_id=city_id, source_id=source.id, partition_month=month,
-                           derive_id_from=source.derive_id_from)
-    in_month = local_month(batch.rows["created_raw"], timezone, source.datetime_formats)
-    batch.rows = batch.rows.filter((in_month == month) | in_month.is_null())
-    return batch
+        fetched, header = resource_pages(client, source, resource, start_number=len(pages))
+        pages.extend(fetched)
+        reading = generations.reading_for(source.field_generations, source.own_reading, resource, header)
+        if any(page.count for page in fetched):
+            name = resource.get("name") or resource.get("id")
+            generations.check_header(reading, header, f"{source.id}: resource {name!r} ({fetched[0].response.url})")
+        shapes.setdefault(reading.generation, (reading, []))[1].extend(fetched)
+    batches = [_read_month(shape_pages, reading, source, city_id=city_id, month=month, timezone=timezone)
+               for reading, shape_pages in shapes.values()]
+    return generations.combine(batches, pages)
+
+
+def as_generation(source: CkanSource, name: str) -> CkanSource:
+    """The source with one of its field generations' mapping as its own (``fields``, ``derive_id_from``):
+    what ``write_demo`` needs to publish the demo's resource in that shape."""
+    chosen = [g for g in source.field_generations if g.name == name]
+    if not chosen:
+        raise KeyError(f"{source.id}: no field generation {name!r}; it has "
+                       f"{[g.name for g in source.field_generations]}")
+    return source.model_copy(update={"fields": dict(chosen[0].fields),
+                                     "derive_id_from": list(chosen[0].derive_id_from)})
 
 
 def read_stamp(client: HttpClient, source: CkanSource) -> tuple[ArchivedResponse, object]:
