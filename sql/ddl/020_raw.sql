@@ -113,7 +113,7 @@ COMMENT ON COLUMN raw.fetch_log.partition_key IS 'Partition (YYYY-MM for request
 COMMENT ON COLUMN raw.fetch_log.run_id IS 'Dagster run id';
 COMMENT ON COLUMN raw.fetch_log.fetched_at IS 'When the attempt ended (UTC)';
 COMMENT ON COLUMN raw.fetch_log.status IS 'ok or failed';
-COMMENT ON COLUMN raw.fetch_log.refresh IS 'full (the whole partition) or incremental (changes since the cursor)';
+COMMENT ON COLUMN raw.fetch_log.refresh IS 'full (the whole partition), incremental (changes since the cursor) or accumulate (a poll merged by request id into what earlier polls landed)';
 COMMENT ON COLUMN raw.fetch_log.rows_landed IS 'Rows written (0 when failed)';
 COMMENT ON COLUMN raw.fetch_log.pages IS 'Pages or files fetched';
 COMMENT ON COLUMN raw.fetch_log.error IS 'The error, when failed';
