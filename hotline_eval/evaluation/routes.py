@@ -41,10 +41,9 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema={c: FACT_SCHEMA.get(c, pl.String) for c in MEASURED_COLUMNS})
 
 
-def _with_defaults(frame: pl.DataFrame, **defaults: pl.Expr) -> pl.DataFrame:
-    """``frame`` with any of MEASURED_COLUMNS it lacks, from ``defaults`` or null."""
-    missing = [defaults.get(c, pl.lit(None, FACT_SCHEMA.get(c, pl.String))).cast(FACT_SCHEMA.get(c, pl.String))
-               .alias(c) for c in MEASURED_COLUMNS if c not in frame.columns]
+def _with_defaults(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (rows of missing values with their reasons) with the MEASURED_COLUMNS it lacks, null."""
+    missing = [pl.lit(None, FACT_SCHEMA.get(c, pl.String)).alias(c) for c in MEASURED_COLUMNS if c not in frame.columns]
     return frame.with_columns(missing) if missing else frame
 
 
@@ -95,8 +94,7 @@ def first_of(*frames: pl.DataFrame) -> Measured:
     return pl.concat(parts, how="diagonal_relaxed") if parts else empty()
 
 
-def from_stats(ev: Evidence, indicator: Tertiary, metrics: str | tuple[str, ...], *,
-               exclude: pl.Series | None = None) -> Measured:
+def from_stats(ev: Evidence, indicator: Tertiary, metrics: str | tuple[str, ...]) -> Measured:
     """Published statistics: per city, the year nearest the evaluation year inside the window (the
     earlier of two as near), the first of ``metrics`` it publishes that year, converted from its unit to
     the indicator's. Monthly rows of a volume are annualized; rates and scores are averaged."""
@@ -104,8 +102,6 @@ def from_stats(ev: Evidence, indicator: Tertiary, metrics: str | tuple[str, ...]
     low, high = ev.window_for(indicator.evidence_years_before)
     stats = ev.stats.filter(pl.col("metric").is_in(metrics)).with_columns(
         pl.col("period").str.slice(0, 4).cast(pl.Int32).alias("_year"))
-    if exclude is not None:
-        stats = stats.filter(~pl.col("city_id").is_in(exclude.to_list()))
     outside = stats.filter(~pl.col("_year").is_between(low, high)).group_by("city_id").agg(
         pl.col("_year").min().alias("_first"), pl.col("_year").max().alias("_last"))
     stats = stats.filter(pl.col("_year").is_between(low, high))
@@ -194,13 +190,11 @@ def from_features(ev: Evidence, feature: str, *, numeric: bool, exclude: pl.Seri
     ).select(MEASURED_COLUMNS)
 
 
-def from_curated(ev: Evidence, indicator: Tertiary, exclude: pl.Series | None = None) -> Measured:
+def from_curated(ev: Evidence, indicator: Tertiary) -> Measured:
     """Cited facts (config/evidence/): per city, the period nearest the evaluation year inside the window
     (the earlier of two as near), converted from the unit it was published in."""
     low, high = ev.window_for(indicator.evidence_years_before)
     rows = ev.curated.filter(pl.col("indicator_id") == indicator.id)
-    if exclude is not None:
-        rows = rows.filter(~pl.col("city_id").is_in(exclude.to_list()))
     if rows.is_empty():
         return empty()
     # the year of its period nearest the evaluation year: a period spanning it describes it
