@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotline_eval.config.evaluation import Evaluation, load_evaluation
+from hotline_eval.config.evaluation import Evaluation, evaluation_for
 from hotline_eval.config.registry import Registry, load_registry
 from hotline_eval.config.settings import Settings
 
@@ -19,4 +19,4 @@ class ProjectConfig:
 
     @classmethod
     def load(cls, settings: Settings) -> ProjectConfig:
-        return cls(settings, load_registry(settings.cities_file), load_evaluation(settings.evaluation_file))
+        return cls(settings, load_registry(settings.cities_file), evaluation_for(settings))

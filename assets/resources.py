@@ -125,9 +125,10 @@ class ReplayHttpResource(HttpResource):
 
 def http_resource(settings: Settings) -> HttpResource:
     """The HTTP resource the settings' mode asks for: the one place the mode is read."""
+    hosts = list(settings.private_hosts)
     if settings.mode == "replay":
-        return ReplayHttpResource(replay_dir=str(settings.replay_dir))
-    return LiveHttpResource(archive_dir=str(settings.archive_dir))
+        return ReplayHttpResource(replay_dir=str(settings.replay_dir), private_hosts=hosts)
+    return LiveHttpResource(archive_dir=str(settings.archive_dir), private_hosts=hosts)
 
 
 class SourceCredentials(dg.ConfigurableResource):

@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hotline_eval.config.files import load_yaml_model
-from hotline_eval.config.settings import DEFAULT_EVALUATION_FILE
+from hotline_eval.config.settings import DEFAULT_EVALUATION_FILE, Settings
 
-__all__ = ["DEFAULT_EVALUATION_FILE", "Evaluation", "load_evaluation"]
+__all__ = ["DEFAULT_EVALUATION_FILE", "Evaluation", "evaluation_for", "load_evaluation"]
 
 
 class Evaluation(BaseModel):
@@ -35,3 +35,10 @@ class Evaluation(BaseModel):
 
 def load_evaluation(path: Path | str = DEFAULT_EVALUATION_FILE) -> Evaluation:
     return load_yaml_model(Path(path), Evaluation, what="evaluation settings")
+
+
+def evaluation_for(settings: Settings) -> Evaluation:
+    """The evaluation settings file the settings name ($HOTLINE_EVAL_EVALUATION), with the first request
+    month from $HOTLINE_EVAL_FIRST_MONTH when set: historical months without editing the file."""
+    evaluation = load_evaluation(settings.evaluation_file)
+    return evaluation.model_copy(update={"first_month": settings.first_month}) if settings.first_month else evaluation

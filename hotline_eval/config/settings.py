@@ -23,6 +23,9 @@ ENV_REPLAY = "HOTLINE_EVAL_REPLAY_DIR"
 ENV_CITIES = "HOTLINE_EVAL_CITIES"
 ENV_REPORT = "HOTLINE_EVAL_REPORT"
 ENV_MEMORY = "HOTLINE_EVAL_DUCKDB_MEMORY_LIMIT"
+ENV_PRIVATE_HOSTS = "HOTLINE_EVAL_PRIVATE_HOSTS"  # hosts on private addresses that may be fetched (a mirror)
+ENV_EVALUATION = "HOTLINE_EVAL_EVALUATION"  # another evaluation settings file (window, thresholds)
+ENV_FIRST_MONTH = "HOTLINE_EVAL_FIRST_MONTH"  # the first request month, overriding the evaluation file
 # DuckDB spills to disk beyond this: a 10-million-request evaluation stays within about 2 GB
 DEFAULT_MEMORY_LIMIT = "1500MB"
 
@@ -42,6 +45,8 @@ class Settings:
     # the city registry ($HOTLINE_EVAL_CITIES); None: load_registry's default, the folder config/cities/
     cities_file: Path | None = None
     evaluation_file: Path = DEFAULT_EVALUATION_FILE  # the evaluation window and thresholds
+    private_hosts: tuple[str, ...] = ()  # $HOTLINE_EVAL_PRIVATE_HOSTS: a local mirror's host names
+    first_month: str | None = None  # $HOTLINE_EVAL_FIRST_MONTH: overrides the evaluation file's first_month
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -59,5 +64,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip(), re.IGNORECASE):
         raise ConfigError(f"{ENV_MEMORY} must be a size such as 1500MB or 4GB (or a share such as 50%), "
                           f"not {memory!r}")
+    first_month = env.get(ENV_FIRST_MONTH) or None
+    if first_month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first_month):
+        raise ConfigError(f"{ENV_FIRST_MONTH} must be a month YYYY-MM, not {first_month!r}")
+    hosts = tuple(h.strip().lower().rstrip(".") for h in env.get(ENV_PRIVATE_HOSTS, "").split(",") if h.strip())
     return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,
-                    report=report, duckdb_memory_limit=memory.strip(), cities_file=cities)
+                    report=report, duckdb_memory_limit=memory.strip(), cities_file=cities,
+                    evaluation_file=Path(env.get(ENV_EVALUATION) or DEFAULT_EVALUATION_FILE),
+                    private_hosts=hosts, first_month=first_month)

@@ -45,6 +45,10 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# what a refusal of a private address tells the user: a local mirror is allowed by naming its host
+MIRROR_HINT = ("to fetch from a local mirror, list its host in HOTLINE_EVAL_PRIVATE_HOSTS (comma-separated; "
+               "the http resource's private_hosts)")
+
 
 def _same_host(first: str, target: str) -> bool:
     """Whether headers meant for ``first`` may go to ``target``: the same host on the same port, or
@@ -136,7 +140,7 @@ class HttpClient:
             if host not in self._private_checked:
                 self._private_checked[host] = resolves_to_private(host)
             if self._private_checked[host]:
-                raise PolicyError(f"refused {url}: {host!r} resolves to a private or loopback address")
+                raise PolicyError(f"refused {url}: {host!r} resolves to a private or loopback address; {MIRROR_HINT}")
 
     def _robots_for(self, url: str) -> urllib.robotparser.RobotFileParser:
         parts = urlsplit(url)
@@ -228,7 +232,7 @@ class HttpClient:
         except AddressRefused as exc:
             raise PolicyError(
                 f"refused {target}: {exc.host!r} resolves to {exc.address}, a private or loopback address, "
-                "when connecting"
+                f"when connecting; {MIRROR_HINT}"
             ) from None
         except requests.exceptions.RetryError as exc:
             raise FetchError(f"{label}: gave up after {attempts} attempts ({exc})") from None

@@ -73,7 +73,9 @@ def test_redirect_to_unlisted_loopback_address_is_refused(server: HTTPServer, cl
 def test_listed_host_resolving_to_loopback_is_refused_unless_marked_private(server: HTTPServer, tmp_path) -> None:
     server.expect_request("/x").respond_with_data("x")
     client = make_client(tmp_path, private_hosts=frozenset())
-    with pytest.raises(PolicyError, match="resolves to a private or loopback address"):
+    # the refusal names the setting that allows a local mirror (issue #19, defect 9)
+    with pytest.raises(PolicyError, match="resolves to a private or loopback address; to fetch from a local "
+                                          "mirror, list its host in HOTLINE_EVAL_PRIVATE_HOSTS"):
         client.get(server.url_for("/x"))
 
 
