@@ -30,6 +30,7 @@ from hotline_eval.config.settings import DEMO_ARCHIVE
 from hotline_eval.fetch.archive import Archive
 from hotline_eval.portals import demo_template
 from hotline_eval.sources import is_request_level, write_demo
+from hotline_eval.sources.ckan import as_generation
 from hotline_eval.sources.demo import NOTE, DemoFeed, Invented, Vocabulary, store
 
 SEED = 2024
@@ -54,27 +55,50 @@ VOCABULARIES = {
                   "Graffiti Public Queue"),
         districts=tuple(str(n) for n in range(1, 12))),
     "toronto_311_ckan": Vocabulary(
-        open_statuses=("Initiated", "In-progress", "New"), closed_status="Completed", cancelled_status="Cancelled",
+        open_statuses=("Initiated", "In Progress"), closed_status="Closed", cancelled_status="Canceled",
         channels=(), categories=("Residential: Bin: Repair or Replace Lid", "Road - Pot hole", "Graffiti",
                                  "Noise", "Sewer Service Line-Blocked", "Tree Maintenance"),
         agencies=("Solid Waste Management Services", "Transportation Services", "Toronto Water",
                   "Municipal Licensing & Standards", "Urban Forestry"),
         districts=("Beaches-East York (19)", "Toronto-Danforth (14)", "Davenport (9)", "Spadina-Fort York (10)",
                    "Etobicoke North (1)", "Scarborough-Rouge Park (25)"),
-        timestamp_format="%Y-%m-%d %H:%M:%S"),
+        # the data dictionary's names ("Service Request Creation Date and Time": 01/Oct/2024 12:10 AM)
+        timestamp_format="%d/%b/%Y %I:%M %p", generation="data_dictionary_names"),
     "paris_dansmarue_ods": Vocabulary(
         open_statuses=(), closed_status=None, cancelled_status=None, channels=(),
         categories=("Propreté", "Graffitis, tags, affiches et autocollants", "Objets abandonnés",
                     "Voirie et espace public", "Éclairage / Électricité", "Eau"),
         agencies=("Services de la Ville de Paris", "Ramasseur de déchets", "Prestataire"),
         districts=tuple(str(n) for n in range(1, 21)), timestamp_format="%Y-%m-%d"),
+    # the 2024 shape (nro_solicitud ... estado_general, day-first dates, no closing date: docs/sources.md)
     "buenos_aires_suaci_ckan": Vocabulary(
-        open_statuses=("Abierto", "En proceso"), closed_status="Cerrado", cancelled_status="Anulado",
-        channels=("App BA 147", "Teléfono", "Web", "Redes Sociales", "Presencial"),
-        categories=("LIMPIEZA Y RECOLECCIÓN", "ALUMBRADO", "CALLES Y VEREDAS", "ARBOLADO Y ESPACIOS VERDES",
-                    "TRÁNSITO", "MEDIO AMBIENTE"),
-        agencies=(), districts=tuple(f"COMUNA {n}" for n in range(1, 16)), timestamp_format="%Y-%m-%d %H:%M:%S",
+        open_statuses=("Abierto",), closed_status="Cerrado", cancelled_status=None,
+        channels=("GCS Web", "Call Center", "App BA 147"),
+        categories=("ARBOLADO", "ALUMBRADO", "VEREDAS", "LIMPIEZA Y RECOLECCIÓN", "TRÁNSITO", "MEDIO AMBIENTE"),
+        agencies=(), districts=tuple(str(n) for n in range(1, 16)), timestamp_format="%-d/%-m/%Y %H:%M:%S",
         file_downloads=True),
+    "cape_town_service_requests_arcgis": Vocabulary(
+        # no status field is published: closed_status only makes invent() give closing dates
+        open_statuses=("open",), closed_status="closed", cancelled_status=None, channels=(),
+        categories=("Street Lights - Single Light Out", "Street Lights - All Lights Out",
+                    "Street Lights - High Mast", "WAT: Leak in Road/Pavement/Undergr",
+                    "Traffic Controller: No Power", "No Power"),
+        agencies=("Electricity - FLR-Gugulethu-Contractor",),
+        districts=("062", "099", "115", "077", "019", "045", "000")),
+    "london_fixmystreet_open311": Vocabulary(
+        open_statuses=("open",), closed_status="closed", cancelled_status=None,
+        channels=("Web interface", "iOS", "Android"),
+        categories=("Potholes", "Flytipping", "Street lighting", "Rubbish (refuse and recycling)", "Trees",
+                    "Flyposting", "Pavements/footpaths", "Street cleaning"),
+        agencies=("2482", "2489", "2504", "2507", "2510"),
+        districts=("Camden", "Hackney", "Lambeth", "Southwark", "Westminster"),
+        timestamp_format="%Y-%m-%dT%H:%M:%S+00:00"),
+    "madrid_avisos": Vocabulary(
+        open_statuses=("middle_node",), closed_status="final_ok_node", cancelled_status=None, channels=(),
+        categories=("Farola apagada", "Desperfecto en acera", "Vaciado de papelera", "Poda de árbol",
+                    "Pintadas y grafitis", "Muebles abandonados en vía pública", "Limpieza en vías públicas"),
+        agencies=(), districts=("Centro", "Salamanca", "Chamberí", "Retiro", "Tetuán", "Arganzuela"),
+        timestamp_format="%Y-%m-%dT%H:%M:%S+00:00"),
     "sao_paulo_sp156_ckan": Vocabulary(
         open_statuses=("AGUARDANDO ATENDIMENTO", "EM ANDAMENTO"), closed_status="FINALIZADA",
         cancelled_status="CANCELADA", channels=("Central SP156", "Portal SP156", "Aplicativo SP156",
@@ -87,7 +111,7 @@ VOCABULARIES = {
 }
 CENTRES = {"new_york": (40.7128, -74.0060), "san_francisco": (37.7749, -122.4194),
            "toronto": (43.6532, -79.3832), "paris": (48.8566, 2.3522), "buenos_aires": (-34.6037, -58.3816),
-           "sao_paulo": (-23.5505, -46.6333)}
+           "sao_paulo": (-23.5505, -46.6333), "london": (51.5072, -0.1276), "madrid": (40.4168, -3.7038)}
 
 
 @dataclass(frozen=True)
@@ -189,7 +213,8 @@ def main() -> None:
                 if vocab is None:
                     continue
                 months = {month: invent(city, vocab, month, profile, rng) for month in DEMO_MONTHS}
-                demo = DemoFeed(archive, city, source, rng, handwritten=DEMO_STATS, vocabulary=vocab, months=months)
+                shaped = as_generation(source, vocab.generation) if vocab.generation else source
+                demo = DemoFeed(archive, city, shaped, rng, handwritten=DEMO_STATS, vocabulary=vocab, months=months)
                 partitions[city.id] = list(DEMO_MONTHS)
             for line in write_demo(demo):
                 print(f"{city.id:15} {source.id:30} {line}")

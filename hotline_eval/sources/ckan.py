@@ -176,6 +176,7 @@ def _read_month(pages: list[Page], reading: Reading, source: CkanSource, *, city
     formats = [*reading.datetime_formats, *(f for f in source.datetime_formats if f not in reading.datetime_formats)]
     in_month = local_month(batch.rows["created_raw"], timezone, formats)
     batch.rows = batch.rows.filter((in_month == month) | in_month.is_null())
+    batch.mapped_fields = dict(reading.fields)
     return batch
 
 

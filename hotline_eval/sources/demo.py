@@ -35,6 +35,9 @@ class Vocabulary:
     timestamp_format: str = "%Y-%m-%dT%H:%M:%S.000"
     # the portal serves the data as plain file downloads (a CKAN portal with its DataStore off)
     file_downloads: bool = False
+    # write the source's files in this field generation's shape (CKAN `field_generations`): the demo
+    # publishes what the portal publishes now when the registry's own `fields` read an older shape
+    generation: str | None = None
 
 
 @dataclass

@@ -223,4 +223,14 @@ def combine(batches: Sequence[RawBatch], pages: list[Page]) -> RawBatch:
     newest = rows.unique(subset=["request_id"], keep="last", maintain_order=True)
     return RawBatch(rows=newest, rejects=pl.concat([b.rejects for b in batches]), pages=pages,
                     fields_seen=frozenset().union(*(b.fields_seen for b in batches)),
-                    duplicates_dropped=sum(b.duplicates_dropped for b in batches) + rows.height - newest.height)
+                    duplicates_dropped=sum(b.duplicates_dropped for b in batches) + rows.height - newest.height,
+                    # each shape was read with its own mapping: drift expects only what every one of them reads
+                    mapped_fields=_common_mapping(batches))
+
+
+def _common_mapping(batches: Sequence[RawBatch]) -> dict[str, str] | None:
+    mappings = [b.mapped_fields for b in batches]
+    if any(m is None for m in mappings):
+        return None
+    first, *rest = mappings
+    return {role: spec for role, spec in first.items() if all(m.get(role) == spec for m in rest)}

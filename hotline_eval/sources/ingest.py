@@ -154,7 +154,9 @@ def fetch_partition(client: HttpClient, city: City, month: str, state: Partition
     result = PartitionFetch(writes=[], sources=state.sources, batches=batches)
     for fetched in batches:
         source, batch = fetched.source, fetched.batch
-        drift = field_drift(state.known_fields[source.id], source.id, month, batch.fields_seen, source.fields,
+        # a batch read with another shape's mapping (a CKAN field generation) is held to that mapping
+        mapping = source.fields if batch.mapped_fields is None else batch.mapped_fields
+        drift = field_drift(state.known_fields[source.id], source.id, month, batch.fields_seen, mapping,
                             had_records=batch.rows.height > 0)
         if drift.new_fields or drift.missing_mapped:
             result.drift_notes[source.id] = {"new": drift.new_fields, "missing_mapped": drift.missing_mapped}

@@ -31,6 +31,9 @@ class RawBatch:
     dropped_outside_month: int = 0
     # what else was fetched to read the pages (a Socrata dataset's metadata), archived with them
     responses: list[ArchivedResponse] = field(default_factory=list)
+    # the field mapping the rows were read with when it is not the source's own (a CKAN field
+    # generation): drift compares what was seen with this
+    mapped_fields: dict[str, str] | None = None
 
     @property
     def sha256s(self) -> list[str]:

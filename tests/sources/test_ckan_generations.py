@@ -31,6 +31,7 @@ from hotline_eval.publish.warehouse import apply_ddl, query
 from hotline_eval.sources import ckan, feed_fields
 from hotline_eval.sources.ckan import CkanSource
 from hotline_eval.sources.demo import DemoFeed, Invented, Vocabulary
+from hotline_eval.sources.drift import FIELDS_SCHEMA, field_drift
 from hotline_eval.sources.records import RawBatch
 from hotline_eval.staging.mappings import load_mappings
 from hotline_eval.staging.service_requests import stage_requests
@@ -211,6 +212,12 @@ def test_toronto_data_dictionary_header(server: HTTPServer, client: HttpClient) 
     assert rows["agency"].to_list() == ["Transportation Services", "Toronto Water", "Urban Forestry"]
     assert rows["district"].to_list() == ["Etobicoke Centre (02)", "Davenport (09)", "Beaches-East York (19)"]
     assert rows["request_id"].n_unique() == 3
+    # drift holds the batch to the mapping it was read with: none of its mapped fields is missing
+    generation = next(g for g in source.field_generations if g.name == "data_dictionary_names")
+    assert batch.mapped_fields == dict(generation.fields)
+    drift = field_drift(pl.DataFrame(schema=FIELDS_SCHEMA), source.id, "2024-10", batch.fields_seen,
+                        batch.mapped_fields, had_records=True)
+    assert drift.missing_mapped == []
 
 
 def test_toronto_one_year_with_both_headers(server: HTTPServer, client: HttpClient) -> None:
@@ -233,6 +240,8 @@ def test_toronto_one_year_with_both_headers(server: HTTPServer, client: HttpClie
     assert rows.filter(~pl.col("request_id").is_in(older))["status"].to_list() == [
         "open", "open", "cancelled", "cancelled", "closed", "closed"]
     assert {"Creation Date", "Service Request Creation Date and Time"} <= batch.fields_seen
+    # two shapes in one batch: drift expects only what both mappings read
+    assert "created_at" not in (batch.mapped_fields or {})
 
 
 # ------------------------------------------------------------------------------- the configuration --
@@ -363,3 +372,4 @@ def test_the_demo_writer_publishes_each_shape_and_the_connector_reads_it(tmp_pat
     assert "Service Request Creation Date and Time" in to_batch.fields_seen
     rows = staged(to_batch, to, TORONTO_ZONE, "2024-10")
     assert rows["local"].to_list() == [local(2024, 10, 1, 0, 10)] and rows["status"].to_list() == ["open"]
+
