@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from assets.config import ProjectConfig
 from assets.hotline_stats import hotline_stats_asset
 from assets.marts import mart_assets
-from assets.partitions import city_month_partitions
+from assets.partitions import city_month_partitions, served_partitions
 from assets.portals import portal_assets
 from assets.publish import analyst_warehouse
 from assets.reference import reference_assets
@@ -35,7 +35,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     evaluation window they name."""
     config = ProjectConfig.load(settings)
     registry, evaluation = config.registry, config.evaluation
-    partitions = city_month_partitions(registry, evaluation)
+    # only the partitions the mode can serve: in replay mode, those the archive holds
+    partitions = city_month_partitions(registry, evaluation, served_partitions(settings))
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     auto = automation(partitions, registry)
     return dg.Definitions(

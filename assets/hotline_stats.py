@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog import OWNERS, STAGING_GROUP, table_metadata
 from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.config.registry import Registry
@@ -16,8 +17,9 @@ def hotline_stats_asset(registry: Registry) -> dg.AssetsDefinition:
     """staging/hotline_stats over this registry's aggregate sources."""
 
     @dg.asset(
-        key_prefix=["staging"], name="hotline_stats", group_name="staging", kinds={"python", "duckdb"},
-        pool=WAREHOUSE_POOL, retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+        key_prefix=["staging"], name="hotline_stats", group_name=STAGING_GROUP, kinds={"python", "duckdb"},
+        owners=OWNERS, pool=WAREHOUSE_POOL,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
         check_specs=[
             dg.AssetCheckSpec("every_source_fetched", asset=["staging", "hotline_stats"],
                               description="Every aggregate source was fetched and parsed this run; a failed one "
@@ -36,8 +38,10 @@ def hotline_stats_asset(registry: Registry) -> dg.AssetsDefinition:
             context.log.warning(message)
         with warehouse(warehouse_db) as con:
             replace_many(con, result.writes)
+            table = table_metadata(con, STATS)
         landed = result.landed
         yield dg.MaterializeResult(metadata={
+            **table,
             "dagster/row_count": landed.height,
             "cities": landed["city_id"].n_unique() if landed.height else 0,
             "sources": dg.MetadataValue.json(result.status),

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog import MARTS_GROUP, OWNERS, table_metadata, top_of_ranking_markdown
 from assets.hotline_stats import STATS
 from assets.portals import CATALOG, FEATURES
 from assets.reference import CITIES, EVIDENCE
@@ -25,17 +26,20 @@ RANKING = dg.AssetKey(["marts", "city_ranking"])
 
 
 SCORE_SPECS = [
-    dg.AssetSpec(RANKING, group_name="marts", kinds={"polars", "duckdb"}, deps=[FACTS],
+    dg.AssetSpec(RANKING, group_name=MARTS_GROUP, owners=OWNERS, kinds={"polars", "duckdb"}, deps=[FACTS],
                  description="One row per registered city: rank, score 0-100, the four primary scores, coverage, "
                              "Monte Carlo rank interval, curated share, evidence date, data mode."),
-    dg.AssetSpec(["marts", "primary_scores"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+    dg.AssetSpec(["marts", "primary_scores"], group_name=MARTS_GROUP, owners=OWNERS, kinds={"duckdb"}, deps=[FACTS],
                  description="Each city's score on each primary indicator, long form."),
-    dg.AssetSpec(["marts", "secondary_scores"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+    dg.AssetSpec(["marts", "secondary_scores"], group_name=MARTS_GROUP, owners=OWNERS, kinds={"duckdb"},
+                 deps=[FACTS],
                  description="Each city's score on each secondary indicator, long form."),
-    dg.AssetSpec(["marts", "city_explanations"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+    dg.AssetSpec(["marts", "city_explanations"], group_name=MARTS_GROUP, owners=OWNERS, kinds={"duckdb"},
+                 deps=[FACTS],
                  description="Each city's strengths and weaknesses (up to three each; meaningful differences only), "
                              "in plain words."),
-    dg.AssetSpec(["marts", "rank_sensitivity"], group_name="marts", kinds={"duckdb"}, deps=[FACTS],
+    dg.AssetSpec(["marts", "rank_sensitivity"], group_name=MARTS_GROUP, owners=OWNERS, kinds={"duckdb"},
+                 deps=[FACTS],
                  description="Leave-one-indicator-out ranks: which indicators move each city's rank most."),
 ]
 
@@ -70,7 +74,7 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
     """marts/indicator_facts and the scored ranking (marts/city_ranking and its companions)."""
 
     @dg.asset(
-        key=FACTS, group_name="marts", kinds={"polars", "duckdb"},
+        key=FACTS, group_name=MARTS_GROUP, owners=OWNERS, kinds={"polars", "duckdb"},
         deps=[STAGED, STATS, CITIES, EVIDENCE, FEATURES, CATALOG],
         pool=WAREHOUSE_POOL,
         check_specs=[dg.AssetCheckSpec("every_indicator_for_every_city", asset=FACTS,
@@ -93,8 +97,10 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
                                run_id=context.run.run_id)
             replace_many(con, result.writes())
             flags = run_query(con, "quality_flag_counts")
+            table = table_metadata(con, FACTS)
         summary = result.summary()
         yield dg.MaterializeResult(metadata={
+            **table,
             "dagster/row_count": result.facts.height,
             "with_value": summary["with_value"],
             "request_partitions": parts.partitions,
@@ -123,39 +129,23 @@ def mart_assets(registry: Registry, evaluation: Evaluation) -> list[dg.AssetsDef
             result = rank_cities(read_ranking_inputs(con), framework, coverage_threshold=evaluation.coverage_threshold,
                                  run_id=run_id, draws=evaluation.monte_carlo_draws, seed=evaluation.monte_carlo_seed)
             replace_many(con, result.writes(run_id))
+            tables = {spec.key: table_metadata(con, spec.key) for spec in SCORE_SPECS}
         ranking = result.ranking
         yield dg.MaterializeResult(asset_key=RANKING, metadata={
+            **tables[RANKING],
             "dagster/row_count": ranking.height,
             "ranked": result.ranked.height,
             "below_coverage_threshold": ranking.filter(pl.col("below_coverage_threshold")).height,
             "data_mode": result.data_mode,
             "monte_carlo_draws": evaluation.monte_carlo_draws,
-            "top": dg.MetadataValue.md(_markdown(result.ranked.head(10))),
-            "dagster/column_lineage": _column_lineage(),
+            "top": dg.MetadataValue.md(top_of_ranking_markdown(result.ranked)),
         })
         for key, frame in result.companions.items():
-            yield dg.MaterializeResult(asset_key=["marts", key], metadata={"dagster/row_count": frame.height})
+            yield dg.MaterializeResult(asset_key=["marts", key], metadata={
+                **tables[dg.AssetKey(["marts", key])], "dagster/row_count": frame.height})
         for check in ranking_checks(result, framework, [c.id for c in registry.cities], load_report_facts()):
             yield dg.AssetCheckResult(asset_key=["marts", check.table], check_name=check.name, passed=check.passed,
                                       metadata=check.metadata)
 
     return [indicator_facts, scores]
 
-
-def _column_lineage() -> dg.TableColumnLineage:
-    facts_value = [dg.TableColumnDep(asset_key=FACTS, column_name="normalized_value")]
-    return dg.TableColumnLineage(deps_by_column={
-        "score": facts_value,
-        **{f"{p}_score": facts_value for p in ("process", "collaborative", "smart", "responsive")},
-        "coverage": [dg.TableColumnDep(asset_key=FACTS, column_name="raw_value")],
-        "curated_share": [dg.TableColumnDep(asset_key=FACTS, column_name="evidence_kind"), *facts_value],
-        "evidence_date": [dg.TableColumnDep(asset_key=FACTS, column_name="evidence_sha256s")],
-        "is_synthetic": [dg.TableColumnDep(asset_key=FACTS, column_name="is_synthetic")],
-    })
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    lines = ["| rank | city | score | 90% rank interval | coverage |", "|---:|---|---:|---|---:|"]
-    lines += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['rank_p05']:.0f}-{r['rank_p95']:.0f} "
-              f"| {r['coverage']:.2f} |" for r in frame.iter_rows(named=True)]
-    return "\n".join(lines)

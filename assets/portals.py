@@ -5,6 +5,7 @@ from functools import partial
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog import OWNERS, STAGING_GROUP, table_metadata
 from assets.resources import HttpResource
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
 from hotline_eval.config.registry import Registry
@@ -36,7 +37,8 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
     """staging/portal_features and staging/service_catalog over this registry's cities."""
 
     @dg.asset(
-        key=FEATURES, group_name="portals", kinds={"beautifulsoup", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
+        key=FEATURES, group_name=STAGING_GROUP, kinds={"beautifulsoup", "duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+        retry_policy=RETRY,
         check_specs=FEATURE_CHECKS,
         description="Channels, hours, languages, FAQ size, tracking, accessibility and integration read from each "
                     "city's official hotline pages (the portals of config/cities/, config/portal_rules.yaml).",
@@ -51,12 +53,14 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
         with warehouse(warehouse_db) as con:
             replace_many(con, refresh.writes)
             coverage = evidence_coverage(con)
+            table = table_metadata(con, FEATURES)
         for reason in refresh.failed.values():
             context.log.warning(f"page not read: {reason}")  # the reason names the URL
         for reason in refresh.drifted.values():
             context.log.error(f"page drift: {reason}")
         missing = coverage.missing(c.id for c in registry.cities)
         yield dg.MaterializeResult(metadata={
+            **table,
             "dagster/row_count": coverage.rows,
             "cities_with_evidence": len(coverage.cities),
             "pages_failed": dg.MetadataValue.json(refresh.failed),
@@ -70,7 +74,8 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
 
 
     @dg.asset(
-        key=CATALOG, group_name="portals", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL, retry_policy=RETRY,
+        key=CATALOG, group_name=STAGING_GROUP, kinds={"python", "duckdb"}, owners=OWNERS, pool=WAREHOUSE_POOL,
+        retry_policy=RETRY,
         check_specs=[dg.AssetCheckSpec("codes_unique_per_city", asset=CATALOG,
                                        description="No service code appears twice in one directory of a city (a "
                                                    "city's directories in several languages share codes).")],
@@ -86,7 +91,8 @@ def portal_assets(registry: Registry) -> list[dg.AssetsDefinition]:
         with warehouse(warehouse_db) as con:
             replace_many(con, refresh.writes)
             summary = catalog_summary(con)
-        yield dg.MaterializeResult(metadata={"dagster/row_count": summary.rows, "cities": summary.cities,
+            table = table_metadata(con, CATALOG)
+        yield dg.MaterializeResult(metadata={**table, "dagster/row_count": summary.rows, "cities": summary.cities,
                                              "directories": dg.MetadataValue.json(refresh.status),
                                              "services_per_city": dg.MetadataValue.json(summary.services)})
         yield dg.AssetCheckResult(check_name="codes_unique_per_city", passed=summary.duplicates == 0,

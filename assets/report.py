@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog import OWNERS, PUBLISH_GROUP, top_of_ranking_markdown
 from assets.marts import FACTS, SCORE_SPECS
 from assets.resources import ProjectSettings
 from assets.warehouse_io import WAREHOUSE_POOL, warehouse
@@ -17,7 +18,7 @@ from hotline_eval.publish.report import ReportContext, read_report_tables, rende
 
 
 @dg.asset(
-    name="ranking_report", group_name="publish", kinds={"html"}, pool=WAREHOUSE_POOL,
+    name="ranking_report", group_name=PUBLISH_GROUP, owners=OWNERS, kinds={"html"}, pool=WAREHOUSE_POOL,
     deps=[*(spec.key for spec in SCORE_SPECS), FACTS],
     description="reports/ranking.html: the ranked cities with their rank intervals and, apart, the unranked ones "
                 "with the reason; primary scores, an indicator grid (missing shown as no data), each city's hotline, "
@@ -36,14 +37,10 @@ def ranking_report(context: dg.AssetExecutionContext, warehouse_db: DuckDBResour
     page = render_report(tables, framework, ReportContext(
         evaluation=load_evaluation(settings.evaluation_file), report_facts=load_report_facts(), exports=EXPORT_DIR))
     write_report(page, report_path)
-    top = tables.ranked.head(10)
-    table = ["| rank | city | score | 90% rank interval | coverage |", "|---:|---|---:|---|---:|"]
-    table += [f"| {r['rank']} | {r['city_name']} | {r['score']:.1f} | {r['rank_p05']}–{r['rank_p95']} | "
-              f"{r['coverage']:.0%} |" for r in top.iter_rows(named=True)]
     context.log.info(f"report written to {report_path}, exports to {exported.directory}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(report_path.resolve())),
-        "top_of_ranking": dg.MetadataValue.md("\n".join(table)),
+        "top_of_ranking": dg.MetadataValue.md(top_of_ranking_markdown(tables.ranked)),
         "data_mode": tables.ranking["data_mode"][0] if tables.ranking.height else "none",
         "bytes": len(page.encode()),
         "ranked_cities": tables.ranked.height,

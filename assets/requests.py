@@ -5,6 +5,7 @@ built by `request_assets` from the registry and the evaluation window (the parti
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog import OWNERS, RAW_GROUP, STAGING_GROUP, table_metadata
 from assets.partitions import city_month_partitions
 from assets.reference import MAPPINGS
 from assets.resources import HttpResource, SourceCredentials
@@ -49,7 +50,8 @@ def request_assets(registry: Registry, evaluation: Evaluation,
     @dg.asset(
         key_prefix=["raw"],
         name="service_request_records",
-        group_name="ingest",
+        group_name=RAW_GROUP,
+        owners=OWNERS,
         partitions_def=partitions,
         kinds={"python", "duckdb"},
         pool=WAREHOUSE_POOL,
@@ -75,6 +77,7 @@ def request_assets(registry: Registry, evaluation: Evaluation,
                                  app_token=credentials.socrata_app_token)
         with warehouse(warehouse_db) as con:
             replace_many(con, result.writes)
+            table = table_metadata(con, RAW, {"city_id": city_id, "partition_month": month})
         if result.failure is not None:
             # retrying cannot help a missing or corrupt archive entry, a refused URL, a changed format, a full disk
             raise dg.Failure(result.failure.message, allow_retries=is_retryable(result.failure.error))
@@ -84,7 +87,8 @@ def request_assets(registry: Registry, evaluation: Evaluation,
             context.log.warning(f"{city_id} {month}: schema drift {result.drift_notes}")
         metadata = result.metadata()
         yield dg.MaterializeResult(metadata={
-            **metadata, "archive_sha256s": dg.MetadataValue.json(metadata["archive_sha256s"]), "mode": http.mode})
+            **table, **metadata, "archive_sha256s": dg.MetadataValue.json(metadata["archive_sha256s"]),
+            "mode": http.mode})
         yield dg.AssetCheckResult(check_name="schema_drift", passed=not result.drift_notes,
                                   severity=dg.AssetCheckSeverity.WARN,
                                   metadata={"drift": dg.MetadataValue.json(result.drift_notes)})
@@ -93,7 +97,8 @@ def request_assets(registry: Registry, evaluation: Evaluation,
     @dg.asset(
         key_prefix=["staging"],
         name="service_requests",
-        group_name="staging",
+        group_name=STAGING_GROUP,
+        owners=OWNERS,
         partitions_def=partitions,
         deps=[RAW, MAPPINGS],
         kinds={"polars", "duckdb"},
@@ -118,8 +123,10 @@ def request_assets(registry: Registry, evaluation: Evaluation,
             formats = [f for s in city.sources for f in s.datetime_formats]
             result = stage_partition(con, city_id, month, city.timezone, mappings, formats, delta=not config.full)
             sha256s = partition_sha256s(con, city_id, month)
+            table = table_metadata(con, STAGED, {"city_id": city_id, "partition_month": month})
         staged, share, elsewhere = result.staged, result.unmapped_share, result.ids_in_other_months
         yield dg.MaterializeResult(metadata={
+            **table,
             "dagster/row_count": result.rows_in_partition,
             "mode": result.mode,  # delta: only records new or changed since the partition was last staged
             "rows_staged_this_run": staged.rows.height,

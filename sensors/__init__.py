@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from assets.catalog import MARTS_GROUP, PUBLISH_GROUP
 from assets.hotline_stats import STATS
 from assets.partitions import partition_key
+from assets.portals import CATALOG, FEATURES
+from assets.reference import CITIES, EVIDENCE, MAPPINGS
 from assets.requests import RAW, STAGED
 from hotline_eval.config.registry import Registry
 from sensors.freshness import host_tags, make_freshness_sensor, record_run_failures
@@ -25,13 +28,15 @@ ingest_job = dg.define_asset_job(
 )
 score_job = dg.define_asset_job(
     "score_and_publish",
-    selection=dg.AssetSelection.groups("reference", "marts", "publish") | dg.AssetSelection.assets(STATS),
+    selection=(dg.AssetSelection.assets(CITIES, MAPPINGS, EVIDENCE, STATS)
+               | dg.AssetSelection.groups(MARTS_GROUP, PUBLISH_GROUP)),
     description="Refresh published statistics, recompute indicator facts and the ranking, publish the analyst file.",
 )
 
 
 def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition, registry: Registry) -> dg.ScheduleDefinition:
-    """The nightly refresh of the current month of every request-level city of `partitions`."""
+    """The nightly refresh of the current month of every request-level city of `partitions` (none in replay
+    mode, whose partitions are the archive's months)."""
     cities = partitions.get_partitions_def_for_dimension("city").get_partition_keys()
 
     @dg.schedule(job=ingest_job, cron_schedule="15 3 * * *", execution_timezone="UTC",
@@ -39,10 +44,12 @@ def daily_current_month_schedule(partitions: dg.MultiPartitionsDefinition, regis
     def daily_current_month(context: dg.ScheduleEvaluationContext):
         """Every night, refresh the current month of every request-level city."""
         month = context.scheduled_execution_time.strftime("%Y-%m")
-        for city in cities:
-            key = partition_key(city, month)
-            yield dg.RunRequest(run_key=f"{key}@{context.scheduled_execution_time:%Y-%m-%d}", partition_key=key,
-                                tags=host_tags(registry, city), run_config=INCREMENTAL)
+        served = [city for city in cities if partitions.has_partition_key(partition_key(city, month))]
+        if not served:
+            return dg.SkipReason(f"{month} is not a request partition (in replay mode only the archive's months are)")
+        return [dg.RunRequest(run_key=f"{partition_key(city, month)}@{context.scheduled_execution_time:%Y-%m-%d}",
+                              partition_key=partition_key(city, month), tags=host_tags(registry, city),
+                              run_config=INCREMENTAL) for city in served]
 
     return daily_current_month
 
@@ -55,7 +62,7 @@ daily_scoring = dg.ScheduleDefinition(
 
 portals_job = dg.define_asset_job(
     "refresh_portals",
-    selection=dg.AssetSelection.groups("portals"),
+    selection=dg.AssetSelection.assets(FEATURES, CATALOG),
     description="Read every city's hotline pages and service directories again.",
 )
 weekly_portals = dg.ScheduleDefinition(

@@ -2,17 +2,18 @@
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.partitions import partition_key
-from assets.resources import HttpResource
+from assets.resources import HttpResource, ProjectSettings
 from assets.warehouse_io import warehouse
 from hotline_eval.config.registry import Registry
 from hotline_eval.errors import HotlineEvalError
-from hotline_eval.publish.runlog import failure_rows
-from hotline_eval.publish.warehouse import Append, replace_many
+from hotline_eval.publish.runlog import failure_rows, publish_run_log, run_log_rows
+from hotline_eval.publish.warehouse import Replace, replace_many
 from hotline_eval.sources import has_freshness, is_request_level
 from hotline_eval.sources.freshness import changed_sources, source_version
 
@@ -49,6 +50,8 @@ def make_freshness_sensor(job, registry: Registry, partitions: dg.MultiPartition
         for change in changed_sources(previous, current):
             city, _ = registry.source(change.source_id)
             key = partition_key(city.id, month)
+            if not partitions.has_partition_key(key):  # replay mode: only the archive's months are partitions
+                continue
             requests.append(dg.RunRequest(run_key=f"{change.source_id}@{change.version}:{key}", partition_key=key,
                                           tags=host_tags(registry, city.id),
                                           run_config={"ops": {"raw__service_request_records": {
@@ -59,19 +62,52 @@ def make_freshness_sensor(job, registry: Registry, partitions: dg.MultiPartition
 
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Records every failed run (job, partition, assets, error) in raw.run_failures.")
-def record_run_failures(context: dg.RunFailureSensorContext, warehouse_db: DuckDBResource) -> None:
-    run = context.dagster_run
-    steps = context.get_step_failure_events()
+                       description="Records every failed run (job, partition, assets, error) in raw.run_failures "
+                                   "and puts the run's failure and fetch-log rows into the analyst file at once, by "
+                                   "the publish's atomic swap (readers are never blocked).")
+def record_run_failures(context: dg.RunFailureSensorContext, warehouse_db: DuckDBResource,
+                        settings: ProjectSettings) -> None:
+    record_failure(context.instance, context.dagster_run, warehouse_db, Path(settings.analyst_db))
+
+
+def record_failure(instance: dg.DagsterInstance, run: dg.DagsterRun, warehouse_db: DuckDBResource,
+                   analyst_db: Path) -> None:
+    """Record the failed ``run`` (one row per failed step, with the error and its causes) in the work
+    database's raw.run_failures, and put the run's run-log rows (failures, fetch attempts) into the analyst
+    file at once. The run-failure sensor calls it; so can a script running jobs in process."""
     frame = failure_rows(
         run_id=run.run_id, job_name=run.job_name, partition_key=run.tags.get("dagster/partition"),
-        asset_keys=[k.to_user_string() for k in (run.asset_selection or [])],
-        errors=[(e.step_key or "", _error_text(e.event_specific_data.error if e.event_specific_data else None))
-                for e in steps] or [("", context.failure_event.message or "run failed")],
-        failed_at=datetime.now(UTC),
-    )
-    with warehouse(warehouse_db) as con:
-        replace_many(con, [Append("raw.run_failures", frame)])
+        asset_keys=_run_assets(instance, run), errors=_run_errors(instance, run.run_id), failed_at=datetime.now(UTC))
+    rows, work_error = {"raw.run_failures": frame}, None
+    try:
+        with warehouse(warehouse_db) as con:  # the work database: the next full publish carries them on
+            replace_many(con, [Replace("raw.run_failures", frame, {"run_id": run.run_id})])
+            rows = run_log_rows(con, run.run_id)
+    except Exception as exc:  # (e.g. a run writing it for longer than the connection retries): publish anyway
+        work_error = exc
+    publish_run_log(analyst_db, run.run_id, rows)
+    if work_error is not None:
+        raise work_error
+
+
+def _run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The assets the run was materializing: its selection, or (a job's run has none) those it planned."""
+    keys = set(run.asset_selection or [])
+    if not keys:
+        planned = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+        keys = {e.dagster_event.asset_key for e in planned if e.dagster_event and e.dagster_event.asset_key}
+    return [k.to_user_string() for k in keys]
+
+
+def _run_errors(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(step, error) of each failed step, or ("", the run's failure message) when no step failed."""
+    steps = [e.dagster_event for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+             if e.dagster_event]
+    if steps:
+        return [(e.step_key or "", _error_text(e.step_failure_data.error if e.step_failure_data else None))
+                for e in steps]
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return [("", (failures[-1].message if failures else "") or "run failed")]
 
 
 def _error_text(error) -> str:

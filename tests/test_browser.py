@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
                                  reason="headless Chromium and chromedriver are not installed")]
 # each group and an asset its page must list
-GROUPS = {"reference": "cities", "ingest": "service_request_records", "staging": "service_requests",
-          "portals": "portal_features", "marts": "city_ranking", "publish": "analyst_warehouse"}
+GROUPS = {"raw": "service_request_records", "staging": "portal_features", "marts": "city_ranking",
+          "publish": "analyst_warehouse"}
 
 
 @pytest.fixture(scope="module")

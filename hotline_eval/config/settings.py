@@ -64,11 +64,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?%", memory.strip(), re.IGNORECASE):
         raise ConfigError(f"{ENV_MEMORY} must be a size such as 1500MB or 4GB (or a share such as 50%), "
                           f"not {memory!r}")
-    first_month = env.get(ENV_FIRST_MONTH) or None
-    if first_month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", first_month):
-        raise ConfigError(f"{ENV_FIRST_MONTH} must be a month YYYY-MM, not {first_month!r}")
-    hosts = tuple(h.strip().lower().rstrip(".") for h in env.get(ENV_PRIVATE_HOSTS, "").split(",") if h.strip())
     return Settings(analyst_db=analyst, work_db=work, mode=mode, archive_dir=archive, replay_dir=replay,
                     report=report, duckdb_memory_limit=memory.strip(), cities_file=cities,
                     evaluation_file=Path(env.get(ENV_EVALUATION) or DEFAULT_EVALUATION_FILE),
-                    private_hosts=hosts, first_month=first_month)
+                    private_hosts=_private_hosts(env), first_month=_first_month(env))
+
+
+def _first_month(env: dict[str, str]) -> str | None:
+    month = env.get(ENV_FIRST_MONTH) or None
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise ConfigError(f"{ENV_FIRST_MONTH} must be a month YYYY-MM, not {month!r}")
+    return month
+
+
+def _private_hosts(env: dict[str, str]) -> tuple[str, ...]:
+    return tuple(h.strip().lower().rstrip(".") for h in env.get(ENV_PRIVATE_HOSTS, "").split(",") if h.strip())

@@ -22,14 +22,14 @@ from hotline_eval.publish.warehouse import Replace, Write, query
 @dataclass(frozen=True)
 class RankingInputs:
     facts: pl.DataFrame  # marts.indicator_facts without its run id
-    cities: pl.DataFrame  # city_id, name_en (and the hotline's brand, numbers and report type) of every city
+    cities: pl.DataFrame  # city_id, city_name (and the hotline's brand, numbers and report type) of every city
     evidence_dates: pl.DataFrame  # city_id, evidence_date: a city may have several (sql/queries/evidence_dates.sql)
 
 
 def read_ranking_inputs(con: duckdb.DuckDBPyConnection) -> RankingInputs:
     return RankingInputs(
         facts=query(con, "SELECT * EXCLUDE (run_id) FROM marts.indicator_facts").cast(FACT_SCHEMA),
-        cities=query(con, "SELECT city_id, name_en, hotline_brand, hotline_numbers, hotline_type FROM staging.cities "
+        cities=query(con, "SELECT city_id, city_name, hotline_brand, hotline_numbers, hotline_type FROM staging.cities "
                           "ORDER BY city_id"),
         evidence_dates=run_query(con, "evidence_dates"),
     )
@@ -78,7 +78,7 @@ def rank_cities(inputs: RankingInputs, framework: Framework, *, coverage_thresho
          / pl.col("global_weight").sum()).alias("real_share"))
     any_synthetic = bool(synthetic["is_synthetic"].any()) if synthetic.height else False
     ranking = (
-        city_rows.rename({"name_en": "city_name"})
+        city_rows
         .join(scored.ranking, on="city_id", how="left")
         .join(shares, on="city_id", how="left")
         .join(inputs.evidence_dates.group_by("city_id").agg(pl.col("evidence_date").max()), on="city_id",

@@ -16,7 +16,7 @@ def cities_frame(registry: Registry, report: ReportFacts | None = None) -> pl.Da
         [
             {
                 "city_id": c.id,
-                "name_en": c.name_en,
+                "city_name": c.name_en,
                 "name_local": c.name_local,
                 "country": c.country,
                 "region": c.region,

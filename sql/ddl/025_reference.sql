@@ -1,6 +1,6 @@
 CREATE TABLE IF NOT EXISTS staging.cities (
     city_id VARCHAR NOT NULL,
-    name_en VARCHAR NOT NULL,
+    city_name VARCHAR NOT NULL,
     name_local VARCHAR NOT NULL,
     country VARCHAR NOT NULL,
     region VARCHAR NOT NULL,
@@ -17,7 +17,6 @@ CREATE TABLE IF NOT EXISTS staging.cities (
 );
 COMMENT ON TABLE staging.cities IS 'The evaluated cities as registered in config/cities/ (one file per city)';
 COMMENT ON COLUMN staging.cities.city_id IS 'Registry city id';
-COMMENT ON COLUMN staging.cities.name_en IS 'Name in English';
 COMMENT ON COLUMN staging.cities.name_local IS 'Name in the local language and script';
 COMMENT ON COLUMN staging.cities.country IS 'ISO 3166-1 alpha-2 country code';
 COMMENT ON COLUMN staging.cities.region IS 'World region';
@@ -31,6 +30,10 @@ COMMENT ON COLUMN staging.cities.data_level IS 'request_level, aggregate or not_
 COMMENT ON COLUMN staging.cities.data_evidence_url IS 'Page that shows what is published';
 COMMENT ON COLUMN staging.cities.in_2024_report IS 'Named in the 2024 evaluation report';
 COMMENT ON COLUMN staging.cities.n_sources IS 'Number of configured data sources';
+-- migration (name_en renamed city_name, the name marts.city_ranking uses): the table is rebuilt from config/cities/ on every run
+ALTER TABLE staging.cities ADD COLUMN IF NOT EXISTS city_name VARCHAR;
+ALTER TABLE staging.cities DROP COLUMN IF EXISTS name_en;
+COMMENT ON COLUMN staging.cities.city_name IS 'City name in English (as marts.city_ranking.city_name)';
 ALTER TABLE staging.cities ADD COLUMN IF NOT EXISTS hotline_type VARCHAR;
 ALTER TABLE staging.cities ADD COLUMN IF NOT EXISTS hotline_type_citation VARCHAR;
 COMMENT ON COLUMN staging.cities.hotline_type IS 'The hotline type the 2024 report names the city an example of (config/report_facts.yaml); null where it names none';
