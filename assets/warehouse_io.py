@@ -10,7 +10,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from hotline_eval.errors import is_permanent
-from hotline_eval.publish.warehouse import apply_ddl
+from hotline_eval.publish.warehouse import ensure_ddl
 
 # every asset that writes the work database runs in this pool: DuckDB allows one writing process
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -18,12 +18,13 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 @contextmanager
 def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the work database with the schema in place. A failure retrying cannot fix (a full
+    """A connection to the work database with the schema in place (applied once per DDL version: opening a
+    database that has it reads one row, see ensure_ddl). A failure retrying cannot fix (a full
     disk, a corrupt archive) fails the step at once, whatever the asset's RetryPolicy: it is raised as a
     dg.Failure that does not allow retries, with the error's own message."""
     try:
         with resource.get_connection() as con:
-            apply_ddl(con)
+            ensure_ddl(con)
             yield con
     except Exception as exc:
         if isinstance(exc, dg.Failure) or not is_permanent(exc):

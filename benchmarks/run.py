@@ -140,7 +140,13 @@ def run_incremental(rows: int, verify: bool, idle_mb: float) -> dict:
 
 
 def main() -> None:
+    if "--demo-graph" in sys.argv[1:]:  # the demo-graph benchmark, with its own options (benchmarks/demo_graph.py)
+        from benchmarks import demo_graph
+        demo_graph.main([arg for arg in sys.argv[1:] if arg != "--demo-graph"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo-graph", action="store_true",
+                        help="instead: the quick start's demo graph against a baseline "
+                             "(python -m benchmarks.demo_graph --help: --repeat, --baseline-ref, --compare, ...)")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["indicators", "parsing", "incremental"], action="append")
     parser.add_argument("--repeat", type=int, default=1,

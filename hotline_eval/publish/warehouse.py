@@ -10,8 +10,11 @@ storage version so analysts' DuckDB 1.x tools (DBeaver's driver, older CLIs) can
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,18 @@ SCHEMAS = ("raw", "staging", "marts")
 # the oldest storage format we promise analysts' tools can read (DuckDB 1.4 and newer)
 PUBLISHED_STORAGE_VERSION = "v1.4.0"
 
+# the DDL version a database has: written by ensure_ddl beside the schemas (in main, never published)
+DDL_VERSION_TABLE = "main.ddl_version"
+_DDL_VERSION_STATEMENTS = [
+    f"CREATE TABLE IF NOT EXISTS {DDL_VERSION_TABLE} (id INTEGER PRIMARY KEY, ddl_sha256 VARCHAR NOT NULL, "
+    "applied_at TIMESTAMPTZ NOT NULL)",
+    f"COMMENT ON TABLE {DDL_VERSION_TABLE} IS 'The version of sql/ddl/ this database has (one row): the "
+    "sha256 of the DDL files; while it matches, opening the database applies nothing'",
+]
+# connections of one process apply the DDL one at a time (concurrent DDL conflicts in DuckDB's catalog)
+_DDL_LOCK = threading.Lock()
+_DDL_ATTEMPTS = 3
+
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
@@ -40,10 +55,80 @@ def _sql_files(folder: Path) -> list[Path]:
 
 
 def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schemas, tables and comments; every statement is idempotent."""
-    for path in _sql_files(DDL_DIR):
-        for statement in con.extract_statements(path.read_text(encoding="utf-8")):
+    """Create schemas, tables and comments, in one transaction; every statement is idempotent. Applies every
+    statement each time: for a database that persists, use ``ensure_ddl``, which does this once per DDL version."""
+    _apply_statements(con, _ddl_statements(con))
+
+
+def _ddl_statements(con: duckdb.DuckDBPyConnection) -> list[duckdb.Statement | str]:
+    return [statement for path in _sql_files(DDL_DIR)
+            for statement in con.extract_statements(path.read_text(encoding="utf-8"))]
+
+
+def _apply_statements(con: duckdb.DuckDBPyConnection, statements: list[duckdb.Statement | str],
+                      then: tuple[str, list] | None = None) -> None:
+    """Run ``statements`` (and ``then``, a statement with its parameters) in one transaction: all or nothing."""
+    con.execute("BEGIN TRANSACTION").fetchall()
+    try:
+        for statement in statements:
             con.execute(statement).fetchall()
+        if then is not None:
+            con.execute(*then).fetchall()
+        con.execute("COMMIT").fetchall()
+    except BaseException:
+        _rollback(con)
+        raise
+
+
+def ddl_sha256() -> str:
+    """sha256 of the DDL: every ``sql/ddl/*.sql`` file's name and bytes, in the order they are applied."""
+    digest = hashlib.sha256()
+    for path in _sql_files(DDL_DIR):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stored_ddl_sha256(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The DDL version recorded in the connection's current database (None if none is); a read, nothing else."""
+    try:
+        # (fetchall: DuckDB 2 keeps a result that was not fetched to the end open on the connection)
+        rows = con.execute(f"SELECT ddl_sha256 FROM {DDL_VERSION_TABLE}").fetchall()  # noqa: S608 (a constant)
+    except duckdb.CatalogException:  # never recorded: a new database, or one only plain apply_ddl has seen
+        return None
+    return rows[0][0] if rows else None
+
+
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0])
+
+
+def ensure_ddl(con: duckdb.DuckDBPyConnection) -> bool:
+    """Apply the DDL once per database and DDL version: skip (one small read) when the database's
+    ``main.ddl_version`` holds the current ``ddl_sha256()``, otherwise apply every statement and record the
+    version in the same transaction. Returns whether it applied.
+
+    A read-only connection never writes: it uses the schema as it is. DuckDB lets one process write a file, so
+    no other process can apply at the same time; connections of this process apply one at a time, and one that
+    waited re-reads the version first (another may have just applied it)."""
+    current = ddl_sha256()
+    if _stored_ddl_sha256(con) == current:
+        return False
+    if _read_only(con):
+        return False
+    record = (f"INSERT OR REPLACE INTO {DDL_VERSION_TABLE} VALUES (1, ?, now())", [current])  # noqa: S608
+    with _DDL_LOCK:
+        for attempt in range(_DDL_ATTEMPTS):
+            if _stored_ddl_sha256(con) == current:
+                return False
+            try:
+                _apply_statements(con, [*_ddl_statements(con), *_DDL_VERSION_STATEMENTS], then=record)
+                return True
+            except duckdb.TransactionException:  # a catalog write-write conflict with another connection's write
+                if attempt == _DDL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+    return False  # (not reached)
 
 
 def table_name(name: str) -> str:
