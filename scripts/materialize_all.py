@@ -44,6 +44,17 @@ def _partitions(args: argparse.Namespace, settings, cities: list[str]) -> list[t
     return [(c, m) for c in cities for m in months]
 
 
+def _record_failure(instance, result, defs, settings) -> None:
+    """The failed run in raw.run_failures and, at once, in the analyst file, as the run-failure sensor records
+    runs `dagster dev` launches (runs executed in this process are not seen by a sensor)."""
+    from sensors.freshness import record_failure
+
+    try:
+        record_failure(instance, result.dagster_run, defs.resources["warehouse_db"], Path(settings.analyst_db))
+    except Exception as exc:  # recording is a courtesy: the run's failure is reported either way
+        print(f"    (not recorded in raw.run_failures: {exc})", file=sys.stderr)
+
+
 def _print_failures(result) -> None:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
@@ -80,6 +91,13 @@ def main() -> int:
     request_cities = ingest.partitions_def.get_partitions_def_for_dimension("city").get_partition_keys()
     cities = args.cities.split(",") if args.cities else request_cities
     partitions = _partitions(args, settings, cities)
+    # the request partitions of this mode: in replay mode only those the archive holds
+    unknown = [f"{c}|{m}" for c, m in partitions if not ingest.partitions_def.has_partition_key(partition_key(c, m))]
+    if unknown:
+        print(f"error: not request partitions in {settings.mode} mode (replay: the archive's months; live: "
+              f"first_month of config/evaluation.yaml to the current month; set HOTLINE_EVAL_FIRST_MONTH=YYYY-MM "
+              f"for earlier months): {', '.join(unknown)}", file=sys.stderr)
+        return 2
     # (local_temp with a directory: the regular, persistent instance in that directory, as get() would open)
     instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=INSTANCE_OVERRIDES)
     # runs a killed earlier runner left behind would hold their pool slots and block every step
@@ -100,17 +118,21 @@ def main() -> int:
         if not result.success:
             failed.append(key)
             _print_failures(result)
+            _record_failure(instance, result, defs, settings)
     result = portals.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     print(f"  {'portal pages and directories':28} {'ok' if result.success else 'FAILED'}")
     if not result.success:
         failed.append("refresh_portals")
         _print_failures(result)
+        _record_failure(instance, result, defs, settings)
     result = score.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
                 print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-        print("error: scoring and publishing failed; the previous analyst file is unchanged", file=sys.stderr)
+        _record_failure(instance, result, defs, settings)
+        print("error: scoring and publishing failed; the analyst file keeps its previous data (the failure is in "
+              "raw.run_failures)", file=sys.stderr)
         return 1
     import duckdb
 

@@ -104,8 +104,9 @@ def test_a_city_added_from_one_file_is_fetched_and_staged_from_the_demo(tmp_path
         "SELECT count(*), bool_and(is_synthetic), list(DISTINCT source_id) FROM staging.service_requests "
         "WHERE city_id = 'testville'").fetchone()
     assert rows > 0 and synthetic is True and sources == ["testville_311_socrata"]
-    months = {m for (m,) in con.execute("SELECT DISTINCT strftime(created_at, '%Y-%m') FROM staging.service_requests "
-                                    "WHERE city_id = 'testville'").fetchall()}
+    # the months of the city's local time (a request at 23:30 on 31 December local is 2025 in UTC)
+    months = {m for (m,) in con.execute("SELECT DISTINCT partition_month FROM staging.service_requests "
+                                        "WHERE city_id = 'testville'").fetchall()}
     assert months <= set(manifest["months"]) and len(months) == len(manifest["months"])
     # the template's pages were read: the phone channel of its portal features
     phone = con.execute("SELECT count(*) FROM staging.portal_features WHERE city_id = 'testville' "

@@ -46,3 +46,19 @@ def test_another_evaluation_file_is_named_in_the_environment(tmp_path: Path) -> 
     other.write_text(text.replace('first_month: "2024-01"', 'first_month: "2022-01"'), encoding="utf-8")
     config = ProjectConfig.load(load_settings(env(tmp_path, HOTLINE_EVAL_EVALUATION=str(other))))
     assert config.evaluation.first_month == "2022-01"
+
+
+@pytest.mark.slow  # a subprocess loading the code location (~8 s)
+def test_a_month_outside_the_grid_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    project = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "scripts/materialize_all.py", "--months", "2023-05"], cwd=project,
+                         env={**os.environ, **env(tmp_path, HOTLINE_EVAL_MODE="replay",
+                                                   DAGSTER_HOME=str(tmp_path / "dh"))},
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "not request partitions in replay mode" in run.stderr
+    assert "HOTLINE_EVAL_FIRST_MONTH" in run.stderr and "Traceback" not in run.stderr
