@@ -85,7 +85,11 @@ def test_dagster_ui_renders_every_asset_group(browser, demo) -> None:
             assert listed, f"asset group {group} did not render its asset {asset}"
     finally:
         os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a loaded machine can keep its daemon busy: this test is the UI's
+            os.killpg(server.pid, 9)
+            server.wait(timeout=30)
 
 
 def _responds(url: str) -> bool:
