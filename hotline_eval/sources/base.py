@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from hotline_eval.config.base import SLUG, Strict, http_url
-from hotline_eval.sources.common import RAW_COLUMNS
+from hotline_eval.sources.common import check_fields
 
 
 class SourceBase(Strict):
@@ -38,17 +38,7 @@ class SourceBase(Strict):
 
     _urls = field_validator("base_url", "docs_url")(http_url)
 
-    @field_validator("fields")
-    @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        # a misspelt staging field would be read by no connector, without a word
-        unknown = sorted(set(value) - set(RAW_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown staging fields {unknown}; known: {sorted(RAW_COLUMNS)}")
-        empty = sorted(name for name, spec in value.items() if not spec.strip())
-        if empty:
-            raise ValueError(f"no source field named for {empty}")
-        return value
+    _known_fields = field_validator("fields")(check_fields)
 
     @property
     def host(self) -> str:

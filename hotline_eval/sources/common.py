@@ -4,6 +4,7 @@ rejects' columns, and how a value becomes text (pages are read in ``pages``, map
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -61,3 +62,15 @@ def dig(data: object, *keys: str) -> object:
     for key in keys:
         data = data.get(key) if isinstance(data, dict) else None
     return data
+
+
+def check_fields(fields: Mapping[str, str]) -> Mapping[str, str]:
+    """Known staging fields, each naming a source field: a misspelt staging field would be read by no
+    connector, without a word (a source's ``fields`` and each of its field generations')."""
+    unknown = sorted(set(fields) - set(RAW_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown staging fields {unknown}; known: {sorted(RAW_COLUMNS)}")
+    empty = sorted(name for name, spec in fields.items() if not spec.strip())
+    if empty:
+        raise ValueError(f"no source field named for {empty}")
+    return fields

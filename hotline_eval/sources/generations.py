@@ -42,7 +42,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hotline_eval.config.base import SLUG, Strict
 from hotline_eval.errors import SourceFormatError
-from hotline_eval.sources.common import RAW_COLUMNS
+from hotline_eval.sources.common import check_fields
 from hotline_eval.sources.drift import top_level
 from hotline_eval.sources.pages import Page
 from hotline_eval.sources.records import RawBatch
@@ -78,17 +78,6 @@ def check_unambiguous(formats: Sequence[str]) -> None:
         if swapped != fmt and swapped in known:
             raise ValueError(f"datetime formats {fmt!r} and {swapped!r} read 03/04/2024 as two different days; "
                              "a source (and its field generations) may name only one of them")
-
-
-def check_fields(fields: Mapping[str, str]) -> Mapping[str, str]:
-    """Known staging fields, each naming a source field (the check SourceBase makes of ``fields``)."""
-    unknown = sorted(set(fields) - set(RAW_COLUMNS))
-    if unknown:
-        raise ValueError(f"unknown staging fields {unknown}; known: {sorted(RAW_COLUMNS)}")
-    empty = sorted(name for name, spec in fields.items() if not spec.strip())
-    if empty:
-        raise ValueError(f"no source field named for {empty}")
-    return fields
 
 
 class FieldGeneration(Strict):
