@@ -3,8 +3,12 @@
 In replay mode the partitions are those the replay archive holds (its manifest.json); in live
 mode, the months given with --months (default: the current month) for every request-level city.
 Runs go into the Dagster instance at $DAGSTER_HOME (default .dagster_home/), so `dagster dev`
-shows them afterwards. A partition that fails is reported and the rest go on; the exit code is 1
-if any failed, after the ranking has been computed from what did land.
+shows them afterwards. The request partitions run as few runs as their shape allows (one per
+rectangle of neighbouring cities x consecutive months: one for the demo), each partition still
+materialized on its own. A partition that fails is reported and the rest go on: a run that fails
+is followed by one run per partition of it that did not land, so each failure has its own run and
+everything that can land does. The exit code is 1 if any failed, after the ranking has been
+computed from what did land.
 """
 
 from __future__ import annotations
@@ -42,6 +46,97 @@ def _partitions(args: argparse.Namespace, settings, cities: list[str]) -> list[t
                 for m in months]
     months = args.months.split(",") if args.months else [datetime.now(UTC).strftime("%Y-%m")]
     return [(c, m) for c in cities for m in months]
+
+
+def _blocks(partitions_def, partitions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The partitions as rectangles a partition range covers exactly: neighbouring cities (in the city
+    dimension's order) with the same run of consecutive months. A run's range of multi-partitions is the
+    product of its dimensions' ranges, so each rectangle is one run."""
+    city_keys = partitions_def.get_partitions_def_for_dimension("city").get_partition_keys()
+    month_keys = partitions_def.get_partitions_def_for_dimension("month").get_partition_keys()
+    month_index = {m: i for i, m in enumerate(month_keys)}
+    months_of: dict[str, list[str]] = {}
+    for city_id, month in partitions:
+        months_of.setdefault(city_id, []).append(month)
+    runs: list[tuple[int, tuple[str, ...]]] = []  # (city index, consecutive months)
+    for index, city_id in enumerate(city_keys):
+        months = sorted(set(months_of.get(city_id, [])), key=month_index.__getitem__)
+        start = 0
+        for i in range(1, len(months) + 1):
+            if i == len(months) or month_index[months[i]] != month_index[months[i - 1]] + 1:
+                runs.append((index, tuple(months[start:i])))
+                start = i
+    blocks: list[list[tuple[str, str]]] = []
+    previous: tuple[int, tuple[str, ...]] | None = None
+    for index, months in runs:
+        if previous is not None and previous == (index - 1, months) and blocks:
+            blocks[-1] += [(city_keys[index], m) for m in months]
+        else:
+            blocks.append([(city_keys[index], m) for m in months])
+        previous = (index, months)
+    return blocks
+
+
+def _run_block(job, block: list[tuple[str, str]], instance):
+    """One run for ``block`` (a partition range, or the single partition)."""
+    import dagster as dg
+
+    from assets.partitions import partition_key
+
+    first, last = partition_key(*block[0]), partition_key(*block[-1])
+    if len(block) == 1:
+        return job.execute_in_process(partition_key=first, instance=instance, raise_on_error=False, run_config=QUIET)
+    # a failure of a run of many is told in one line, then again by each failed partition's own run
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    covered = job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(str(first), str(last)))
+    if sorted(map(str, covered)) != sorted(str(partition_key(*p)) for p in block):
+        raise RuntimeError(f"the range {first}..{last} does not cover exactly its partitions")
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
+                                  tags={"dagster/asset_partition_range_start": str(first),
+                                        "dagster/asset_partition_range_end": str(last)})
+
+
+def _materialize_requests(job, partitions: list[tuple[str, str]], instance, defs, settings) -> list[str]:
+    """Run ``partitions`` as few runs as their shape allows; returns the keys of those that failed. When a run
+    of many fails, the partitions whose fetch or staging failed run again one per run (each failure then has
+    its own run, recorded in raw.run_failures), and those whose fetch landed but whose staging never ran
+    (a failed fetch step stops it) run again as ranges."""
+    from assets.partitions import partition_key
+    from assets.requests import RAW, STAGED
+
+    failed: list[str] = []
+    for block in _blocks(job.partitions_def, partitions):
+        keys = {str(partition_key(c, m)): (c, m) for c, m in block}
+        result = _run_block(job, block, instance)
+        if result.success:
+            for key in keys:
+                print(f"  {key:28} ok")
+            continue
+        if len(block) == 1:
+            key = next(iter(keys))
+            print(f"  {key:28} FAILED")
+            failed.append(key)
+            _print_failures(result)
+            _record_failure(instance, result, defs, settings)
+            continue
+        fetched, staged = _landed(result, RAW), _landed(result, STAGED)
+        for key in staged:
+            print(f"  {key:28} ok")
+        fetch_ran_whole = fetched >= set(keys)  # then staging ran, and what it did not land failed there
+        alone = [p for k, p in keys.items() if k not in staged and (fetch_ran_whole or k not in fetched)]
+        again = [p for k, p in keys.items() if k not in staged and not fetch_ran_whole and k in fetched]
+        print(f"  {len(keys)} partitions in one run: {len(alone)} failed, each runs again on its own"
+              + (f"; {len(again)} fetched but not staged run again" if again else ""), file=sys.stderr)
+        failed += _materialize_requests(job, again, instance, defs, settings)
+        for city_id, month in alone:
+            failed += _materialize_requests(job, [(city_id, month)], instance, defs, settings)
+    return failed
+
+
+def _landed(result, asset_key) -> set[str]:
+    """The partitions of ``asset_key`` that a run materialized."""
+    return {str(event.partition) for event in result.get_asset_materialization_events()
+            if event.asset_key == asset_key and event.partition is not None}
 
 
 def _record_failure(instance, result, defs, settings) -> None:
@@ -108,17 +203,7 @@ def main() -> int:
     started = time.monotonic()
     origin = f"replay archive {settings.replay_dir}" if settings.mode == "replay" else "live sources"
     print(f"mode={settings.mode}, reading from {origin}")
-    failed: list[str] = []
-    for city_id, month in partitions:
-        key = partition_key(city_id, month)
-        result = ingest.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                           run_config=QUIET)
-        status = "ok" if result.success else "FAILED"
-        print(f"  {key:28} {status}")
-        if not result.success:
-            failed.append(key)
-            _print_failures(result)
-            _record_failure(instance, result, defs, settings)
+    failed = _materialize_requests(ingest, partitions, instance, defs, settings)
     result = portals.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     print(f"  {'portal pages and directories':28} {'ok' if result.success else 'FAILED'}")
     if not result.success:
