@@ -110,12 +110,24 @@ def _per_city_choice(rng: np.random.Generator, city: np.ndarray, probs: np.ndarr
     return np.minimum(out, probs.shape[1] - 1)
 
 
-def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
+def generate_staging(rows: int, seed: int = 2024, chunk: int | None = None) -> pl.DataFrame:
+    """``rows`` requests with the staging columns and helper columns (``page_number``, ``_zero``,
+    ``_placeholder``). ``chunk``: this frame is chunk number ``chunk`` of a larger file (``write_chunked``).
+    Then the per-city parameters (size ranking, centres, mixes, close-time medians, rates) come from ``seed``
+    alone, the same in every chunk, so the chunks follow one set of distributions; the per-row draws come
+    from their own stream per chunk; request ids and page hashes carry the chunk number, so no two chunks
+    share one. Without ``chunk`` one stream serves both, as before chunks existed (same output)."""
+    if chunk is None:
+        rng = city_rng = np.random.default_rng(seed)
+    else:
+        # city_rng's first draw is the ranking below, as in the single stream: the Zipf sizes fall on the
+        # same cities at every row count (Shanghai the largest); each chunk's rows get an independent stream
+        city_rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk,)))
     cities = city_table()
     n_c = cities.height
     # Zipf-skewed city sizes over a seeded ranking of the cities
-    rank = rng.permutation(n_c)
+    rank = city_rng.permutation(n_c)
     weights = 1.0 / (rank + 1.0) ** 1.1
     counts = rng.multinomial(rows, weights / weights.sum())
     city = np.repeat(np.arange(n_c), counts)
@@ -129,8 +141,8 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
     created = START + rng.integers(0, n_days, n) * 86400 + hour * 3600 + rng.integers(0, 3600, n)
 
     # place: a third from per-city hotspots on the ~100 m grid, the rest spread over the city
-    center_lat = rng.uniform(-40, 60, n_c).round(2)
-    center_lon = rng.uniform(-120, 140, n_c).round(2)
+    center_lat = city_rng.uniform(-40, 60, n_c).round(2)
+    center_lon = city_rng.uniform(-120, 140, n_c).round(2)
     hotspot = rng.random(n) < 0.35
     spot = np.minimum(rng.zipf(1.3, n), 3000) - 1
     spot_dlat = ((spot * 7919) % 300 - 150) * 0.001 + 0.0003
@@ -138,7 +150,7 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
     lat = center_lat[city] + np.where(hotspot, spot_dlat, rng.uniform(-0.15, 0.15, n))
     lon = center_lon[city] + np.where(hotspot, spot_dlon, rng.uniform(-0.15, 0.15, n))
     cats = _categories()
-    cat_probs = rng.dirichlet(np.full(len(cats), 0.8), n_c)
+    cat_probs = city_rng.dirichlet(np.full(len(cats), 0.8), n_c)
     category = _per_city_choice(rng, city, cat_probs)
     category = np.where(hotspot & (rng.random(n) < 0.7), spot % len(cats), category)
 
@@ -154,13 +166,13 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
     city, created, lat, lon, category = city[order], created[order], lat[order], lon[order], category[order]
 
     # status and close times
-    med_hours = np.exp(rng.uniform(np.log(3), np.log(200), n_c))
+    med_hours = np.exp(city_rng.uniform(np.log(3), np.log(200), n_c))
     dur_h = np.exp(np.log(med_hours[city]) + 1.6 * rng.standard_normal(n))
     tail = rng.random(n) < 0.05
     dur_h = np.where(tail, dur_h * (1 + rng.pareto(1.2, n)), dur_h)
     dur_s = np.maximum(dur_h * 3600, 60).astype(np.int64)
     u = rng.random(n)
-    closed_share = rng.uniform(0.94, 0.995, n_c)[city]
+    closed_share = city_rng.uniform(0.94, 0.995, n_c)[city]
     never_closed = rng.random(n) > closed_share
     status = np.full(n, 1)  # closed
     status[u < 0.03] = 2  # cancelled
@@ -177,17 +189,17 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
     has_close &= ~placeholder
 
     # channel, agency, district, coordinates, resolution
-    chan_probs = rng.dirichlet(np.array([6, 4, 3, 0.5, 1, 0.5, 0.3, 0.3, 0.5, 1.0]), n_c)
+    chan_probs = city_rng.dirichlet(np.array([6, 4, 3, 0.5, 1, 0.5, 0.3, 0.3, 0.5, 1.0]), n_c)
     channel = _per_city_choice(rng, city, chan_probs)
-    n_ag = rng.integers(3, len(AGENCIES) + 1, n_c)
+    n_ag = city_rng.integers(3, len(AGENCIES) + 1, n_c)
     ag_rank = (np.minimum(rng.zipf(1.6, n), 1000) - 1) % n_ag[city]
     agency_idx = (ag_rank + city * 7) % len(AGENCIES)
     agency_null = rng.random(n) < 0.015
-    n_dist = rng.integers(5, 26, n_c)
+    n_dist = city_rng.integers(5, 26, n_c)
     district = rng.integers(0, 1000, n) % n_dist[city]
-    unlocated = rng.random(n) < rng.uniform(0.01, 0.2, n_c)[city]
+    unlocated = rng.random(n) < city_rng.uniform(0.01, 0.2, n_c)[city]
     zero_coords = ~unlocated & (rng.random(n) < 0.003)
-    res_share = rng.uniform(0.5, 0.99, n_c)[city]
+    res_share = city_rng.uniform(0.5, 0.99, n_c)[city]
     resolution_idx = rng.integers(0, len(RESOLUTIONS), n)
     has_resolution = (status == 1) & (rng.random(n) < res_share)
 
@@ -228,7 +240,9 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
         pl.when(pl.col("_unlocated")).then(None).otherwise(pl.col("latitude")).alias("latitude"),
         pl.when(pl.col("_unlocated")).then(None).otherwise(pl.col("longitude")).alias("longitude"),
         pl.when(pl.col("_has_resolution")).then(pl.col("resolution")).otherwise(None).alias("resolution"),
-        pl.format("{}-{}", pl.col("city_id").str.slice(0, 3).str.to_uppercase(), pl.col("_seq")).alias("request_id"),
+        (pl.format("{}-{}", pl.col("city_id").str.slice(0, 3).str.to_uppercase(), pl.col("_seq")) if chunk is None
+         else pl.format("{}-{}-{}", pl.col("city_id").str.slice(0, 3).str.to_uppercase(), pl.lit(chunk),
+                        pl.col("_seq"))).alias("request_id"),
         pl.lit(True).alias("is_synthetic"),
     )
     # partition month in the city's local time
@@ -252,8 +266,9 @@ def generate_staging(rows: int, seed: int = 2024) -> pl.DataFrame:
         (pl.int_range(pl.len()).over("city_id", "partition_month") // PAGE_SIZE).cast(pl.Int32).alias("_page"),
     )
     pages = frame.select("city_id", "partition_month", "_page").unique()
+    tag = f"{seed}" if chunk is None else f"{seed}|{chunk}"  # a chunk's pages are its own
     pages = pages.with_columns(pl.Series("sha256", [
-        hashlib.sha256(f"{seed}|{c}|{m}|{p}".encode()).hexdigest()
+        hashlib.sha256(f"{tag}|{c}|{m}|{p}".encode()).hexdigest()
         for c, m, p in pages.iter_rows()]))
     frame = frame.join(pages, on=["city_id", "partition_month", "_page"], how="left", maintain_order="left")
     from hotline_eval.staging.service_requests import STAGING_COLUMNS
@@ -402,21 +417,111 @@ def socrata_pages(raw: pl.DataFrame, kind: str, seed: int = 7) -> list[tuple[str
     return [(c, m, int(p), ("[" + j + "]\n").encode()) for c, m, p, j in grouped.iter_rows()]
 
 
-def staging_path(rows: int) -> Path:
-    return DATA_DIR / f"staging_{rows}.parquet"
+# Above this many rows the staging file is written in chunks of at most this many: generate_staging holds
+# about 6.6 GB at 10M rows, so 30M in one piece would not fit a 23 GB machine. Only the staging file is
+# written then (generated_<rows>.parquet, which parsing and incremental read whole, is not).
+CHUNK_ROWS = 10_000_000
+# rows per row group of a chunked file: polars' own writes of these frames hold 125,000 rows per group at 1M
+# (8 groups) and 123,456-123,457 at 10M (81 groups), about 6.2 MB uncompressed each
+ROW_GROUP_ROWS = 125_000
 
 
-def ensure_staging(rows: int, seed: int = 2024) -> Path:
-    """Generate (once) the staging Parquet for ``rows`` rows; returns its path."""
-    path = staging_path(rows)
-    full = DATA_DIR / f"generated_{rows}.parquet"
-    if not path.exists() or not full.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        frame = generate_staging(rows, seed)
-        frame.write_parquet(full)
-        staging_columns(frame).write_parquet(path)
-    return path
+def n_chunks(rows: int, chunk_rows: int = CHUNK_ROWS) -> int:
+    """How many chunks ``rows`` rows are generated in (1: one piece, with the helper-column file)."""
+    return max(1, -(-rows // chunk_rows))
+
+
+def staging_path(rows: int, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """The staging Parquet of ``rows`` rows. A file split otherwise than by CHUNK_ROWS holds other rows,
+    so it is named apart (``staging_<rows>_in_<k>_chunks.parquet``)."""
+    k = n_chunks(rows, chunk_rows)
+    if k == n_chunks(rows):
+        return DATA_DIR / f"staging_{rows}.parquet"
+    return DATA_DIR / f"staging_{rows}_in_{k}_chunks.parquet"
 
 
 def generated_path(rows: int) -> Path:
     return DATA_DIR / f"generated_{rows}.parquet"
+
+
+def has_generated(rows: int) -> bool:
+    """Whether ``generated_<rows>.parquet`` (the helper columns parsing and incremental read) is written
+    for this row count: only when the rows are generated in one piece."""
+    return n_chunks(rows) == 1
+
+
+def require_generated(rows: int) -> None:
+    """Refuse, with a message and no traceback, a benchmark that needs ``generated_<rows>.parquet``
+    beyond what is generated in one piece."""
+    if not has_generated(rows):
+        raise SystemExit(
+            f"parsing and incremental read generated_<rows>.parquet whole (the requests with helper columns), "
+            f"which is written only up to {CHUNK_ROWS:,} rows (above, the staging file is written in chunks and "
+            f"the incremental worker alone would need about 10 GB per 10M rows); {rows:,} rows: run them at "
+            f"--rows {CHUNK_ROWS} or less, or measure the indicators alone (--only indicators)")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(tmp)`` then rename: an interrupted write leaves no file that a later run would take as done."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        write(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
+def write_chunked(path: Path, rows: int, chunks: int, seed: int = 2024) -> None:
+    """The staging columns of ``rows`` requests as ``chunks`` chunks of ``generate_staging(size, seed,
+    chunk=i)`` (sizes differing by at most one row), streamed into one Parquet file with pyarrow's
+    ParquetWriter (zstd, dictionaries where polars writes them, row groups of at most ROW_GROUP_ROWS rows, as
+    polars' own writes): one chunk in memory at a time, converted to Arrow one row group at a time. Same
+    rows, chunks and seed -> same file. The rows are sorted by city and creation time within each chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sizes = [rows // chunks + (i < rows % chunks) for i in range(chunks)]
+
+    def write(tmp: Path) -> None:
+        writer = None
+        try:
+            for chunk, size in enumerate(sizes):
+                frame = staging_columns(generate_staging(size, seed, chunk=chunk))  # the helper columns go
+                step = -(-size // -(-size // ROW_GROUP_ROWS))  # equal row groups, as polars splits them
+                for offset in range(0, size, step):
+                    table = frame.slice(offset, step).to_arrow()
+                    if writer is None:
+                        # encoded as polars encodes these columns: dictionaries for the repetitive text
+                        # columns only (pyarrow's default, a dictionary for every column, makes times,
+                        # coordinates and ids 30-60% larger, so the file would read differently)
+                        dictionary = [f.name for f in table.schema
+                                      if pa.types.is_large_string(f.type) and f.name != "request_id"]
+                        writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=3,
+                                                  use_dictionary=dictionary)
+                    writer.write_table(table, row_group_size=step)
+                del frame
+        finally:
+            if writer is not None:
+                writer.close()
+
+    _write_atomically(path, write)
+
+
+def ensure_staging(rows: int, seed: int = 2024, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Generate (once) the staging Parquet for ``rows`` rows; returns its path. Up to ``chunk_rows`` rows in
+    one piece, with ``generated_<rows>.parquet`` beside it; above, in chunks (``write_chunked``), the
+    staging file alone. ``chunk_rows`` other than CHUNK_ROWS is for testing the chunking at small sizes."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = staging_path(rows, chunk_rows)
+    chunks = n_chunks(rows, chunk_rows)
+    if chunks > 1:
+        if not path.exists():
+            write_chunked(path, rows, chunks, seed)
+        return path
+    full = generated_path(rows)
+    if not path.exists() or not full.exists():
+        frame = generate_staging(rows, seed)
+        _write_atomically(full, frame.write_parquet)
+        _write_atomically(path, staging_columns(frame).write_parquet)
+    return path
