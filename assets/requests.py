@@ -22,7 +22,7 @@ from assets.catalog import OWNERS, RAW_GROUP, STAGING_GROUP, table_metadata
 from assets.partitions import city_month_partitions
 from assets.reference import MAPPINGS
 from assets.resources import HttpResource, SourceCredentials
-from assets.warehouse_io import WAREHOUSE_POOL, warehouse
+from assets.warehouse_io import WAREHOUSE_POOL, kept_open, warehouse
 from hotline_eval.config.evaluation import Evaluation
 from hotline_eval.config.registry import City, Registry
 from hotline_eval.errors import is_retryable
@@ -113,31 +113,17 @@ def request_assets(registry: Registry, evaluation: Evaluation,
         failures: dict[str, dg.Failure] = {}
         landed: dict[str, dict] = {}
         drift: dict[str, dict] = {}
-        for key in context.partition_keys:
-            city_id, month = _city_month(key)
-            city = registry.city(city_id)
-            with warehouse(warehouse_db) as con:
-                state = partition_state(con, city, month, incremental=config.incremental)
-            # everything is fetched first: an error mid-paging leaves nothing to write but its fetch-log row
-            result = fetch_partition(http.client(city.hosts), city, month, state, run_id=context.run.run_id,
-                                     partition_key=key, archive_dir=http.source_dir,
-                                     app_token=credentials.socrata_app_token)
-            with warehouse(warehouse_db) as con:
-                replace_many(con, result.writes)
-                table = table_metadata(con, RAW, {"city_id": city_id, "partition_month": month})
-            if result.failure is not None:
-                # retrying cannot help a missing or corrupt archive entry, a refused URL, a changed format, a full disk
-                failures[key] = dg.Failure(result.failure.message, allow_retries=is_retryable(result.failure.error))
-                context.log.error(f"{key}: {result.failure.message}")
-                continue
-            if result.rejected:
-                context.log.warning(f"{city_id} {month}: {result.rejected} records rejected at fetch (see raw.rejects)")
-            if result.drift_notes:
-                context.log.warning(f"{city_id} {month}: schema drift {result.drift_notes}")
-                drift[key] = result.drift_notes
-            metadata = result.metadata()
-            landed[key] = {**table, **metadata, "archive_sha256s": dg.MetadataValue.json(metadata["archive_sha256s"]),
-                           "mode": http.mode}
+        with kept_open(warehouse_db):
+            for key in context.partition_keys:
+                city_id, month = _city_month(key)
+                fetched = _fetch(context, warehouse_db, http, credentials, registry.city(city_id), month, key,
+                                 incremental=config.incremental)
+                if isinstance(fetched, dg.Failure):
+                    failures[key] = fetched
+                    continue
+                landed[key], notes = fetched
+                if notes:
+                    drift[key] = notes
         yield from _results(context, RAW, landed, failures, [dg.AssetCheckResult(
             check_name="schema_drift", passed=not drift, severity=dg.AssetCheckSeverity.WARN,
             metadata={"drift": dg.MetadataValue.json(drift if len(context.partition_keys) > 1
@@ -169,19 +155,45 @@ def request_assets(registry: Registry, evaluation: Evaluation,
         mappings = load_mappings()
         staged: dict[str, StagedPartition] = {}
         failures: dict[str, dg.Failure] = {}
-        for key in context.partition_keys:
-            city_id, month = _city_month(key)
-            try:
-                staged[key] = _stage(warehouse_db, registry.city(city_id), month, mappings, full=config.full)
-            except dg.Failure as exc:
-                if len(context.partition_keys) == 1:
-                    raise
-                failures[key] = exc
-                context.log.error(f"{key}: {exc.description}")
+        with kept_open(warehouse_db):
+            for key in context.partition_keys:
+                city_id, month = _city_month(key)
+                try:
+                    staged[key] = _stage(warehouse_db, registry.city(city_id), month, mappings, full=config.full)
+                except dg.Failure as exc:
+                    if len(context.partition_keys) == 1:
+                        raise
+                    failures[key] = exc
+                    context.log.error(f"{key}: {exc.description}")
         landed = {key: partition.metadata for key, partition in staged.items()}
         yield from _results(context, STAGED, landed, failures, _staging_checks(staged, evaluation.unmapped_share_warn))
 
     return [raw_service_request_records, staging_service_requests]
+
+
+def _fetch(context: dg.AssetExecutionContext, warehouse_db: DuckDBResource, http: HttpResource,
+           credentials: SourceCredentials, city: City, month: str, key: str, *,
+           incremental: bool) -> tuple[dict[str, Any], dict] | dg.Failure:
+    """Fetch one partition into raw: its materialization metadata and schema drift, or its failure."""
+    with warehouse(warehouse_db) as con:
+        state = partition_state(con, city, month, incremental=incremental)
+    # everything is fetched first: an error mid-paging leaves nothing to write but its fetch-log row
+    result = fetch_partition(http.client(city.hosts), city, month, state, run_id=context.run.run_id,
+                             partition_key=key, archive_dir=http.source_dir, app_token=credentials.socrata_app_token)
+    with warehouse(warehouse_db) as con:
+        replace_many(con, result.writes)
+        table = table_metadata(con, RAW, {"city_id": city.id, "partition_month": month})
+    if result.failure is not None:
+        context.log.error(f"{key}: {result.failure.message}")
+        # retrying cannot help a missing or corrupt archive entry, a refused URL, a changed format, a full disk
+        return dg.Failure(result.failure.message, allow_retries=is_retryable(result.failure.error))
+    if result.rejected:
+        context.log.warning(f"{city.id} {month}: {result.rejected} records rejected at fetch (see raw.rejects)")
+    if result.drift_notes:
+        context.log.warning(f"{city.id} {month}: schema drift {result.drift_notes}")
+    metadata = result.metadata()
+    return ({**table, **metadata, "archive_sha256s": dg.MetadataValue.json(metadata["archive_sha256s"]),
+             "mode": http.mode}, result.drift_notes)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,16 @@ def warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
         raise permanent_failure(exc) from exc
 
 
+@contextmanager
+def kept_open(resource: DuckDBResource) -> Iterator[None]:
+    """Keep the work database open while a step connects to it many times (one connection per partition
+    and write). DuckDB reads the catalog when a database opens and checkpoints when its last connection
+    closes: about 30 ms for each connection here, against 1 ms while another connection of the process
+    (with the same settings: this resource's) holds the database open."""
+    with warehouse(resource):
+        yield
+
+
 def permanent_failure(exc: BaseException) -> dg.Failure:
     """A step failure that Dagster does not retry, described by ``exc``'s message."""
     return dg.Failure(description=str(exc), allow_retries=False)
