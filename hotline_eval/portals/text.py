@@ -25,6 +25,11 @@ NOISE_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "objec
 NUMBER_PATTERN = r"(?<![\d.,/])(?P<n>\d{1,3}(?:[,. ]\d{3})+(?!\d)|\d+)(?:\s*(?P<mult>万|萬|만|千))?"
 _MULTIPLIERS = {"万": 10_000, "萬": 10_000, "만": 10_000, "千": 1_000}
 _LATIN_EDGE = r"0-9A-Za-z\u00C0-\u024F"
+# A word's edges, case-sensitive inside the case-insensitive keyword patterns: the text and keywords are
+# folded already, and the class compiled case-insensitively (~400 letters' case variants, once per keyword)
+# was most of the time reading the portal pages (1.2 of 1.5 s in the quick start)
+_NOT_AFTER_LATIN = f"(?<!(?-i:[{_LATIN_EDGE}]))"
+_NOT_BEFORE_LATIN = f"(?!(?-i:[{_LATIN_EDGE}]))"
 
 
 def _fold_char(char: str) -> str:
@@ -52,9 +57,9 @@ def keyword_pattern(keyword: str) -> str:
     word = fold(normalize(keyword))
     pattern = re.escape(word).replace(r"\ ", r"\s+")
     if re.match(f"[{_LATIN_EDGE}]", word[0]):
-        pattern = f"(?<![{_LATIN_EDGE}])" + pattern
+        pattern = _NOT_AFTER_LATIN + pattern
     if re.match(f"[{_LATIN_EDGE}]", word[-1]):
-        pattern += f"(?![{_LATIN_EDGE}])"
+        pattern += _NOT_BEFORE_LATIN
     return pattern
 
 
