@@ -11,7 +11,20 @@ import pytest
 
 from hotline_eval.errors import ConfigError
 from hotline_eval.evaluation.framework import DEFAULT_FRAMEWORK_FILE, load_framework
-from hotline_eval.evaluation.scoring import monte_carlo, normalize, score, structure, value_matrix, winsorize
+from hotline_eval.evaluation.scoring import (
+    AGGREGATIONS,
+    NORMALIZATIONS,
+    _dirichlet_within,
+    apply_goalposts,
+    composite,
+    monte_carlo,
+    normalize,
+    ranks,
+    score,
+    structure,
+    value_matrix,
+    winsorize,
+)
 
 SMALL = """\
 version: 1
@@ -139,6 +152,42 @@ def test_monte_carlo_is_reproducible_and_brackets_the_rank(tmp_path: Path) -> No
     assert not np.array_equal(draws_11, draws_12)
     for row in runs[0].iter_rows(named=True):
         assert row["rank_p05"] <= row["rank_median"] <= row["rank_p95"]
+
+
+def _monte_carlo_one_by_one(values, st, eligible, *, draws: int, seed: int, concentration: float = 50.0):
+    """What monte_carlo computed until issue #22: one composite per draw, with the same draws in the same order."""
+    rng = np.random.default_rng(seed)
+    normalized = {m: apply_goalposts(normalize(values, st.higher_is_better, m), values, st) for m in NORMALIZATIONS}
+    out = np.empty((draws, values.shape[0]))
+    for d in range(draws):
+        w_t = _dirichlet_within(rng, st.w_tertiary, st.secondary_of, concentration)
+        w_s = _dirichlet_within(rng, st.w_secondary, st.primary_of_secondary, concentration)
+        w_p = _dirichlet_within(rng, st.w_primary, np.zeros(len(st.w_primary), int), concentration)
+        method = NORMALIZATIONS[rng.integers(len(NORMALIZATIONS))]
+        aggregation = AGGREGATIONS[rng.integers(len(AGGREGATIONS))]
+        out[d] = ranks(composite(normalized[method], st, aggregation, w_t, w_s, w_p).overall, eligible)
+    return out
+
+
+@pytest.mark.parametrize("seed", [2024, 7])
+def test_monte_carlo_of_all_draws_at_once_equals_one_draw_at_a_time(seed: int) -> None:
+    """The project's framework, 20 cities with missing values, ties and ineligible cities: the same ranks in
+    every draw, to the bit."""
+    framework = load_framework(DEFAULT_FRAMEWORK_FILE)
+    cities = [f"c{i:02d}" for i in range(20)]
+    st = structure(framework, cities)
+    rng = np.random.default_rng(seed)
+    raw = rng.lognormal(size=(len(cities), len(st.indicators)))
+    raw[rng.random(raw.shape) < 0.3] = np.nan  # missing evidence
+    raw[3] = raw[4]  # two cities alike: tied in every draw
+    raw[5] = np.nan  # a city without any evidence
+    eligible = rng.random(len(cities)) < 0.8
+    eligible[[3, 4]] = True
+    values = winsorize(raw)
+    expected = _monte_carlo_one_by_one(values, st, eligible, draws=300, seed=seed)
+    got = monte_carlo(values, st, eligible, draws=300, seed=seed)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(got[:, 3], got[:, 4], equal_nan=True)
 
 
 def test_winsorization_caps_only_skewed_heavy_tailed_indicators() -> None:
