@@ -69,13 +69,15 @@ def _stage_partitions(con, partitions, zones, mappings, *, delta: bool) -> int:
                for city, month in partitions)
 
 
-def _facts(con) -> pl.DataFrame:
+def _facts(con) -> dict:
     """As assets/marts.py::indicator_facts: bring the per-partition parts up to date (only partitions
-    staged since they were computed), then the facts from the parts and the rows."""
+    staged since they were computed), then the facts from the parts and the rows; returns the 13
+    request-level values (impls.project_values: the framework's facts and the measures behind the others)."""
     from hotline_eval.evaluation.evidence import WarehouseRequests
     from hotline_eval.evaluation.request_parts import PARTS_TABLE, refresh_request_parts
     refresh_request_parts(con)
-    return impls.project_facts(impls.project_evidence(WarehouseRequests(con, parts=PARTS_TABLE)))
+    ev = impls.project_evidence(WarehouseRequests(con, parts=PARTS_TABLE))
+    return impls.project_values(impls.project_facts(ev), ev)
 
 
 def _full(con, zones, mappings) -> dict:
@@ -142,8 +144,7 @@ def run(rows: int, verify: bool = False) -> dict:
     if verify:
         check = _full(con, zones, mappings)
         import math
-        a = impls.facts_to_dict(facts)
-        b = impls.facts_to_dict(check["facts"])
+        a, b = facts, check["facts"]
         diffs = [(i, c, a[i].get(c), b[i].get(c)) for i in a for c in set(a[i]) | set(b[i])
                  if a[i].get(c) is None or b[i].get(c) is None
                  or not math.isclose(a[i][c], b[i][c], rel_tol=1e-9, abs_tol=1e-9)]
