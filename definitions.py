@@ -51,7 +51,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "http": http_resource(settings),
             "credentials": _credentials(),
             "warehouse_db": DuckDBResource(database=str(settings.work_db),
-                                           connection_config={"memory_limit": settings.duckdb_memory_limit}),
+                                           connection_config=settings.duckdb_config),
         },
     )
 

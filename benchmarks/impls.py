@@ -18,7 +18,7 @@ returns; ``run_<impl>(path)`` does both in one call):
 - before the clock, (a) only: the ``ProjectSetup`` (the registry's cities and fields, the indicator
   framework, and the warehouse's other staging frames, empty, which ``empty_frames`` gets by applying
   sql/ddl to a fresh DuckDB connection: 0.1-0.5 s that the assets never pay per run, since the work
-  database keeps its schema), and a DuckDB connection with the work database's ``memory_limit`` holding an
+  database keeps its schema), and a DuckDB connection with the work database's settings (``Settings.duckdb_config``) holding an
   empty ``staging`` schema; (b) only: a DuckDB connection with the populations table;
 - inside the clock, (a): creating ``staging.service_requests`` as a view over the Parquet file, the
   ``Evidence``, and all of ``compute_facts``: every SQL query over the requests (the additive parts of every
@@ -145,7 +145,7 @@ def prepare_project(path: str) -> Callable[[], dict]:
     from hotline_eval.evaluation.evidence import WarehouseRequests
     setup = keep_project_setup()
     # the work database's own connection settings (definitions.py), memory limit included
-    con = duckdb.connect(config={"memory_limit": load_settings().duckdb_memory_limit})
+    con = duckdb.connect(config=load_settings().duckdb_config)
     con.execute("CREATE SCHEMA staging")
     literal = "'" + path.replace("'", "''") + "'"  # a view takes no bound parameters
 

@@ -51,7 +51,7 @@ def _setup(rows: int):
     day, history = frame.filter(new), frame.filter(~new)
     path = DATA_DIR / f"incremental_{rows}.duckdb"
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path), config={"memory_limit": load_settings().duckdb_memory_limit})  # as definitions.py
+    con = duckdb.connect(str(path), config=load_settings().duckdb_config)  # as definitions.py
     apply_ddl(con)
     raw_rows = to_raw(history).to_arrow()  # noqa: F841 (DuckDB replacement scan)
     con.execute("INSERT INTO raw.service_request_records BY NAME SELECT * FROM raw_rows")

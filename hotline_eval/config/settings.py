@@ -48,6 +48,14 @@ class Settings:
     private_hosts: tuple[str, ...] = ()  # $HOTLINE_EVAL_PRIVATE_HOSTS: a local mirror's host names
     first_month: str | None = None  # $HOTLINE_EVAL_FIRST_MONTH: overrides the evaluation file's first_month
 
+    @property
+    def duckdb_config(self) -> dict[str, str | bool]:
+        """The work database's DuckDB settings: its memory limit, and memory a query freed handed back to the
+        system at once (DuckDB's allocator otherwise keeps it, so the process peaked at the limit plus what
+        Python held next: 2.4 GB for the indicators of 30M requests, 1.7 GB with these; benchmarks/README.md)."""
+        return {"memory_limit": self.duckdb_memory_limit, "allocator_flush_threshold": "16MB",
+                "allocator_background_threads": True}
+
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
