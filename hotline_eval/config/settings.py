@@ -50,11 +50,13 @@ class Settings:
 
     @property
     def duckdb_config(self) -> dict[str, str | bool]:
-        """The work database's DuckDB settings: its memory limit, and memory a query freed handed back to the
+        """The work database's DuckDB settings: its memory limit; memory a query freed handed back to the
         system at once (DuckDB's allocator otherwise keeps it, so the process peaked at the limit plus what
-        Python held next: 2.4 GB for the indicators of 30M requests, 1.7 GB with these; benchmarks/README.md)."""
+        Python held next: 2.4 GB for the indicators of 30M requests, 1.7 GB with these); and a checkpoint
+        after 256 MB of write-ahead log rather than 16 MB (re-staging hundreds of partitions checkpointed the
+        growing tables every few partitions: a fifth of a full rebuild's staging time). benchmarks/README.md."""
         return {"memory_limit": self.duckdb_memory_limit, "allocator_flush_threshold": "16MB",
-                "allocator_background_threads": True}
+                "allocator_background_threads": True, "checkpoint_threshold": "256MB"}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
