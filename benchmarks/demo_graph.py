@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.run import cpu_ticks, steal_pct
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_S = 15.0  # issue #22: the demo graph under 15 s
@@ -56,7 +58,7 @@ def run_once(code_dir: Path, python: str, keep_db: Path | None = None, pycache: 
     """One materialization of the demo graph by the code in ``code_dir``, into a fresh temp folder."""
     tmp = Path(tempfile.mkdtemp(prefix="hotline_eval_demo_graph_"))
     try:
-        load = os.getloadavg()[0]
+        load, ticks = os.getloadavg()[0], cpu_ticks()
         with open(tmp / "out.txt", "w+") as out:
             started = time.perf_counter()
             process = subprocess.Popen([python, "scripts/materialize_all.py"], cwd=code_dir, env=_env(tmp, pycache),
@@ -77,7 +79,8 @@ def run_once(code_dir: Path, python: str, keep_db: Path | None = None, pycache: 
         return {"ok": process.returncode == 0, "wall_s": round(wall, 2),
                 "graph_s": float(figure.group(1)) if figure else None,
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_mb": round(usage.ru_maxrss / 1024, 1),
-                "load_1min": round(load, 2), "tail": "" if process.returncode == 0 else text[-3000:]}
+                "load_1min": round(load, 2), "steal_pct": steal_pct(ticks, cpu_ticks()),
+                "tail": "" if process.returncode == 0 else text[-3000:]}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -158,7 +161,8 @@ def measure(current_dir: Path, baseline_dir: Path | None, repeat: int, python: s
             sides[label].append(run)
             status = "ok" if run["ok"] else "FAILED"
             print(f"  run {i + 1}/{repeat} {label:8} {status}: wall {run['wall_s']:.1f}s, script {run['graph_s']}s, "
-                  f"CPU {run['cpu_s']:.1f}s, peak {run['peak_mb']:.0f} MB, load {run['load_1min']:.2f}", flush=True)
+                  f"CPU {run['cpu_s']:.1f}s, peak {run['peak_mb']:.0f} MB, load {run['load_1min']:.2f}, "
+                  f"steal {run['steal_pct']:.0f}%", flush=True)
             if not run["ok"]:
                 print(run["tail"], file=sys.stderr)
     result = {label: {"runs": runs, **{k: _summary(runs, k) for k in ("wall_s", "graph_s", "cpu_s", "peak_mb")}}

@@ -57,21 +57,39 @@ def load_1min() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(all, steal) CPU time of the machine so far, in ticks (/proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return sum(fields[:8]), (fields[7] if len(fields) > 7 else 0)
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time the hypervisor gave to other guests between two readings: on a
+    shared virtual machine the same code ran 2x slower while a third of the CPU time was stolen."""
+    total = after[0] - before[0]
+    return round(100 * (after[1] - before[1]) / total, 1) if total > 0 else 0.0
+
+
 def worker(job: str, args: dict) -> dict:
-    """Run one job in a fresh interpreter; its result, with the 1-minute load average before and after."""
+    """Run one job in a fresh interpreter; its result, with the 1-minute load average before and after and the
+    CPU time stolen meanwhile (``load_1min``: [before, after, steal %])."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = tmp.name
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    load_before = load_1min()
+    load_before, ticks_before = load_1min(), cpu_ticks()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", job, json.dumps(args), out], cwd=ROOT,
                           env=env, capture_output=True, text=True)
-    load_after = load_1min()
+    load_after, ticks_after = load_1min(), cpu_ticks()
     if proc.returncode:
         os.unlink(out)
         raise SystemExit(f"worker {job} {args} failed:\n{proc.stderr[-4000:]}")
     result = json.loads(Path(out).read_text())
     os.unlink(out)
-    return {**result, "load_1min": [load_before, load_after]}
+    return {**result, "load_1min": [load_before, load_after, steal_pct(ticks_before, ticks_after)]}
 
 
 def versions() -> dict[str, str]:
@@ -125,11 +143,15 @@ def spread(runs: Sequence[float], fmt: str = "{:.2f}") -> str:
 
 
 def load_text(loads: Sequence[Sequence[float]]) -> str:
-    """The 1-minute load average over runs: before -> after for one run, the range over several."""
+    """The 1-minute load average over runs (before -> after for one run, the range over several) and the CPU
+    time stolen by the hypervisor (each run's [before, after, steal %])."""
+    steals = [run[2] for run in loads if len(run) > 2]
+    steal = "" if not steals else (f", steal {steals[0]:.0f}%" if len(steals) == 1
+                                   else f", steal {min(steals):.0f}-{max(steals):.0f}%")
     if len(loads) == 1:
-        return f"load {loads[0][0]:.2f}->{loads[0][1]:.2f}"
-    values = [v for pair in loads for v in pair]
-    return f"load {min(values):.2f}-{max(values):.2f}"
+        return f"load {loads[0][0]:.2f}->{loads[0][1]:.2f}{steal}"
+    values = [v for run in loads for v in run[:2]]
+    return f"load {min(values):.2f}-{max(values):.2f}{steal}"
 
 
 # --- targets ---------------------------------------------------------------------------------------
