@@ -38,7 +38,7 @@ from hotline_eval.errors import FetchError, HotlineEvalError, SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.base import Connector, SourceBase
-from hotline_eval.sources.common import dig
+from hotline_eval.sources.common import body_shape, dig
 from hotline_eval.sources.demo import FETCHED_AT, DemoFeed, Invented, as_json, store, to_record
 from hotline_eval.sources.drift import top_level
 from hotline_eval.sources.pages import Page
@@ -134,15 +134,6 @@ def page_params(source: ArcgisFeatureServerSource, where: str, offset: int) -> d
     return params
 
 
-def _shape(body: Any) -> str:
-    """What a response body is, for an error: its type, and an object's first keys."""
-    if isinstance(body, dict):
-        keys = [str(k) for k in body]
-        shown = ", ".join(keys[:6]) + (f", ... ({len(keys)} keys)" if len(keys) > 6 else "")
-        return f"an object with keys {shown}" if keys else "an empty object"
-    return "null" if body is None else f"a JSON {type(body).__name__}"
-
-
 def _body(response: ArchivedResponse) -> Any:
     """The JSON body; an ArcGIS ``error`` object in it fails, naming its code and message."""
     try:
@@ -173,9 +164,9 @@ def query_result(response: ArchivedResponse) -> tuple[list[Any], bool]:
     body = _body(response)
     features = body.get("features") if isinstance(body, dict) else None
     if not isinstance(features, list):
-        got = _shape(body)
+        got = body_shape(body)
         if isinstance(body, dict) and "features" in body:
-            got += f" (features is {_shape(features)})"
+            got += f" (features is {body_shape(features)})"
         raise SourceFormatError(f"{response.url}: expected an ArcGIS query result "
                                 f"({{\"features\": [...], ...}}), got {got}")
     more = body.get("exceededTransferLimit", False)

@@ -57,6 +57,15 @@ def as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def body_shape(body: Any) -> str:
+    """What a response body is, for an error: its type, and an object's first keys."""
+    if isinstance(body, dict):
+        keys = [str(k) for k in body]
+        shown = ", ".join(keys[:6]) + (f", ... ({len(keys)} keys)" if len(keys) > 6 else "")
+        return f"an object with keys {shown}" if keys else "an empty object"
+    return "null" if body is None else f"a JSON {type(body).__name__}"
+
+
 def dig(data: object, *keys: str) -> object:
     """``data[k1][k2]...``, or None where a level is not a mapping or lacks the key."""
     for key in keys:

@@ -31,6 +31,7 @@ from hotline_eval.errors import SourceFormatError
 from hotline_eval.fetch.archive import ArchivedResponse, make_response
 from hotline_eval.fetch.http import HttpClient
 from hotline_eval.sources.base import Connector, SourceBase
+from hotline_eval.sources.common import body_shape
 from hotline_eval.sources.demo import FETCHED_AT, NOTE, DemoFeed, as_json, pages_of, store, to_record
 from hotline_eval.sources.open311_window import split_window_pages
 from hotline_eval.sources.pages import Page
@@ -95,24 +96,15 @@ def month_window(month: str, timezone: str) -> tuple[str, str]:
     return start, end
 
 
-def _shape(body: Any) -> str:
-    """What a response body is, for an error: its type, and an object's first keys."""
-    if isinstance(body, dict):
-        keys = [str(k) for k in body]
-        shown = ", ".join(keys[:6]) + (f", ... ({len(keys)} keys)" if len(keys) > 6 else "")
-        return f"an object with keys {shown}" if keys else "an empty object"
-    return "null" if body is None else f"a JSON {type(body).__name__}"
-
-
 def service_requests(response: ArchivedResponse) -> list[Any]:
     """The requests of a ``requests.json`` response: the list itself, or ``{"service_requests": [...]}``."""
     body = response.json()
     records = body.get("service_requests") if isinstance(body, dict) else body
     if isinstance(records, list):
         return records
-    got = _shape(body)
+    got = body_shape(body)
     if isinstance(body, dict) and "service_requests" in body:
-        got += f" (service_requests is {_shape(records)})"
+        got += f" (service_requests is {body_shape(records)})"
     raise SourceFormatError(f"{response.url}: expected a list of service requests "
                             f"(or {{\"service_requests\": [...]}}), got {got}")
 
