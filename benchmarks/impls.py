@@ -11,7 +11,7 @@ the quantiles are the same Kaplan-Meier definition as hotline_eval/evaluation/su
 which survival <= 1 - q + 1e-12; open requests censored at the end of 2024), the medians interpolated.
 
 What the clock covers (benchmarks/worker.py calls ``PREPARE[impl](path)`` untimed, then times the step it
-returns; ``run_<impl>(path)`` does both in one call):
+returns):
 
 - before the clock, every implementation: its imports (PREPARE_IMPORTS) and the registry's populations
   (read once, ``populations``);
@@ -178,10 +178,6 @@ def project_values(facts: pl.DataFrame, ev: Evidence) -> dict:
     return out
 
 
-def run_project(path: str) -> dict:
-    return prepare_project(path)()
-
-
 def facts_to_dict(facts: pl.DataFrame) -> dict:
     import polars as pl
     out: dict = {i: {} for i in FEED_INDICATORS}
@@ -309,10 +305,6 @@ def prepare_duckdb(path: str) -> Callable[[], dict]:
         finally:
             con.close()
     return step
-
-
-def run_duckdb(path: str) -> dict:
-    return prepare_duckdb(path)()
 
 
 def duckdb_values(con: duckdb.DuckDBPyConnection, path: str) -> dict:
@@ -461,4 +453,3 @@ def prepare(impl: str, path: str) -> Callable[[], dict]:
 
 
 PREPARE = {"project": prepare_project, "duckdb": prepare_duckdb, "pandas": prepare_pandas}
-IMPLEMENTATIONS = {"project": run_project, "duckdb": run_duckdb, "pandas": run_pandas}
