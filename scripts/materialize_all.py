@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DAGSTER_HOME", str(ROOT / ".dagster_home"))
 # step-by-step events stay in the Dagster instance (see them in the UI); the terminal gets warnings
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# a failed run of many partitions is told in one line, then again by each failed partition's own run
+QUIET_RANGE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # The instance at $DAGSTER_HOME (its dagster.yaml: pools, run limits) with one override for this process:
 # no raw stdout/stderr capture. Capturing starts two `tail` and two Python watcher processes per run
 # (~0.15 s each run here, 20 runs); the terminal shows that output anyway. Runs, every event and log
@@ -69,7 +71,7 @@ def _blocks(partitions_def, partitions: list[tuple[str, str]]) -> list[list[tupl
     blocks: list[list[tuple[str, str]]] = []
     previous: tuple[int, tuple[str, ...]] | None = None
     for index, months in runs:
-        if previous is not None and previous == (index - 1, months) and blocks:
+        if previous == (index - 1, months):
             blocks[-1] += [(city_keys[index], m) for m in months]
         else:
             blocks.append([(city_keys[index], m) for m in months])
@@ -86,12 +88,10 @@ def _run_block(job, block: list[tuple[str, str]], instance):
     first, last = partition_key(*block[0]), partition_key(*block[-1])
     if len(block) == 1:
         return job.execute_in_process(partition_key=first, instance=instance, raise_on_error=False, run_config=QUIET)
-    # a failure of a run of many is told in one line, then again by each failed partition's own run
-    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     covered = job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(str(first), str(last)))
     if sorted(map(str, covered)) != sorted(str(partition_key(*p)) for p in block):
         raise RuntimeError(f"the range {first}..{last} does not cover exactly its partitions")
-    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_RANGE,
                                   tags={"dagster/asset_partition_range_start": str(first),
                                         "dagster/asset_partition_range_end": str(last)})
 
