@@ -149,23 +149,9 @@ def _level(scores: np.ndarray, groups: np.ndarray, n_groups: int, weights: np.nd
            aggregation: Aggregation) -> tuple[np.ndarray, np.ndarray]:
     """Aggregate (cities x parts) into (cities x groups) with re-spread weights; also the weight share present."""
     present = ~np.isnan(scores)
-    out = np.full((scores.shape[0], n_groups), np.nan)
-    share = np.zeros((scores.shape[0], n_groups))
-    for g in range(n_groups):
-        members = groups == g
-        w = weights[members]
-        s = scores[:, members]
-        p = present[:, members]
-        total = (p * w).sum(axis=1)
-        share[:, g] = total / w.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if aggregation == "arithmetic":
-                value = np.nansum(np.where(p, s, 0) * w, axis=1) / total
-            else:
-                logs = np.where(p, np.log(np.maximum(np.where(p, s, 1), GEOMETRIC_FLOOR)), 0)
-                value = np.exp((logs * w).sum(axis=1) / total)
-        out[:, g] = np.where(total > 0, value, np.nan)
-    return out, share
+    share = np.column_stack([(present[:, groups == g] * weights[groups == g]).sum(axis=1) / weights[groups == g].sum()
+                             for g in range(n_groups)])
+    return _level_many(scores[None], groups, n_groups, weights[None], aggregation)[0], share
 
 
 @dataclass
@@ -212,11 +198,7 @@ def composite(scores: np.ndarray, st: Structure, aggregation: Aggregation = "ari
 
 def ranks(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """1 = best; ties share the best rank; ineligible or unscored cities get NaN."""
-    out = np.full(scores.shape, np.nan)
-    ok = eligible & ~np.isnan(scores)
-    values = scores[ok]
-    out[ok] = [1 + int((values > v).sum()) for v in values]
-    return out
+    return _ranks_many(scores[None], eligible)[0]
 
 
 def monte_carlo(values: np.ndarray, st: Structure, eligible: np.ndarray, *, draws: int = 1000, seed: int = 2024,
